@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the release Worker into build/ with the locally installed tools
+# (worker-build would otherwise try to download wasm-bindgen and wasm-opt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN=wasm-bindgen
+export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
+[ -x "$ESBUILD_BIN" ] || unset ESBUILD_BIN
+exec worker-build --release

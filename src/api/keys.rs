@@ -1,0 +1,453 @@
+//! `/v1/keys`: issue, read, list and revoke vault keys.
+
+use futures_util::future::join_all;
+use serde_json::{json, Map, Value};
+use worker::{Env, Request, Response};
+
+use super::{json_object, limit, opt_str, reject_unknown};
+use crate::core::duration::{format_secs, parse_duration_secs, parse_ttl_secs};
+use crate::core::endpoint::Allowlist;
+use crate::core::money::{Money, MAX_MONEY};
+use crate::core::time::{to_rfc3339, utc_day};
+use crate::core::token::{mint_token, KeyId};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{self, now_ms, EnvConfig};
+use crate::ledger::{KeyRecord, KeyStatus};
+use crate::store::{self, Cursor, KeyQuery, KeyRow};
+use crate::vault_key::{KeyState, VaultKeyClient};
+use crate::vendors::{vendor_for, ConfigSource, VENDOR_NAMES};
+
+const CREATE_FIELDS: &[&str] = &[
+    "label",
+    "vendor",
+    "allowed_endpoints",
+    "allowed_accounts",
+    "daily_usd_cap",
+    "expires_in",
+];
+const DEFAULT_MAX_TTL: &str = "24h";
+const MAX_LABEL_CHARS: usize = 200;
+
+/// A validated `POST /v1/keys` body.
+struct NewKey {
+    label: String,
+    vendor: String,
+    allowlist: Allowlist,
+    allowed_accounts: Vec<String>,
+    daily_cap: Money,
+    ttl_secs: u64,
+}
+
+fn parse_new_key(body: &Map<String, Value>, max_ttl_secs: u64) -> ApiResult<NewKey> {
+    reject_unknown(body, CREATE_FIELDS)?;
+    let label = opt_str(body, "label")?.ok_or_else(|| ApiError::field("label", "is required"))?;
+    if label.trim().is_empty() || label.chars().count() > MAX_LABEL_CHARS {
+        return Err(ApiError::field(
+            "label",
+            format!("must be 1 to {MAX_LABEL_CHARS} characters"),
+        ));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            "label",
+            "must not contain control characters",
+        ));
+    }
+    let vendor =
+        opt_str(body, "vendor")?.ok_or_else(|| ApiError::field("vendor", "is required"))?;
+    if vendor_for(&vendor).is_none() {
+        return Err(ApiError::field(
+            "vendor",
+            format!(
+                "{vendor:?} is not supported (supported: {})",
+                VENDOR_NAMES.join(", ")
+            ),
+        ));
+    }
+    let allowlist = match body.get("allowed_endpoints") {
+        Some(Value::Array(items)) => {
+            let entries = items
+                .iter()
+                .map(|v| {
+                    v.as_str().ok_or_else(|| {
+                        ApiError::field("allowed_endpoints", "must contain only strings")
+                    })
+                })
+                .collect::<ApiResult<Vec<&str>>>()?;
+            Allowlist::parse(&entries).map_err(|e| ApiError::field("allowed_endpoints", e))?
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                "allowed_endpoints",
+                "must be an array of endpoint patterns",
+            ))
+        }
+        None => return Err(ApiError::field("allowed_endpoints", "is required")),
+    };
+    let allowed_accounts = match body.get("allowed_accounts") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v.as_str() {
+                Some(s) if !s.is_empty() && s.len() <= 255 => Ok(s.to_owned()),
+                _ => Err(ApiError::field(
+                    "allowed_accounts",
+                    "must contain only non-empty strings",
+                )),
+            })
+            .collect::<ApiResult<_>>()?,
+        Some(_) => {
+            return Err(ApiError::field(
+                "allowed_accounts",
+                "must be an array of account ids",
+            ))
+        }
+    };
+    let daily_cap = match body.get("daily_usd_cap") {
+        // The number's written form, not an f64: 0.1 stays exactly 0.1.
+        Some(Value::Number(n)) => Money::parse_usd(&n.to_string()),
+        Some(Value::String(s)) => Money::parse_usd(s),
+        Some(_) => {
+            return Err(ApiError::field(
+                "daily_usd_cap",
+                "must be a number of dollars",
+            ))
+        }
+        None => return Err(ApiError::field("daily_usd_cap", "is required")),
+    }
+    .map_err(|e| ApiError::field("daily_usd_cap", e))?;
+    if daily_cap == Money::ZERO {
+        return Err(ApiError::field("daily_usd_cap", "must be above zero"));
+    }
+    if daily_cap > MAX_MONEY {
+        return Err(ApiError::field(
+            "daily_usd_cap",
+            format!("must be at most {MAX_MONEY}"),
+        ));
+    }
+    let ttl_secs = match body.get("expires_in") {
+        Some(Value::String(s)) => parse_ttl_secs(s, max_ttl_secs),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(0) | None => Err(crate::core::duration::DurationError::Malformed),
+            Some(secs) if secs > max_ttl_secs => {
+                Err(crate::core::duration::DurationError::TooLong {
+                    max_secs: max_ttl_secs,
+                })
+            }
+            Some(secs) => Ok(secs),
+        },
+        Some(_) => {
+            return Err(ApiError::field(
+                "expires_in",
+                "must be a duration such as \"5m\"",
+            ))
+        }
+        None => return Err(ApiError::field("expires_in", "is required")),
+    }
+    .map_err(|e| ApiError::field("expires_in", e))?;
+    Ok(NewKey {
+        label,
+        vendor,
+        allowlist,
+        allowed_accounts,
+        daily_cap,
+        ttl_secs,
+    })
+}
+
+fn max_ttl_secs(env: &Env) -> ApiResult<u64> {
+    let text = EnvConfig(env)
+        .get("KEYBRAKE_MAX_TTL")
+        .unwrap_or_else(|| DEFAULT_MAX_TTL.into());
+    parse_duration_secs(&text).map_err(|e| ApiError::internal(format!("KEYBRAKE_MAX_TTL {e}")))
+}
+
+/// A key as every answer shows it.
+fn record_json(r: &KeyRecord, now: i64) -> Value {
+    json!({
+        "id": r.id,
+        "label": r.label,
+        "vendor": r.vendor,
+        "allowed_endpoints": r.allowed_endpoints,
+        "allowed_accounts": r.allowed_accounts,
+        "daily_usd_cap": r.daily_cap.to_json(),
+        "created_at": to_rfc3339(r.created_at),
+        "expires_at": to_rfc3339(r.expires_at),
+        "expiresAt": r.expires_at,
+        "revoked_at": r.revoked_at.map(to_rfc3339),
+        "status": KeyStatus::of(r.revoked_at, r.expires_at, now).as_str(),
+    })
+}
+
+fn state_json(s: &KeyState, now: i64) -> Value {
+    let mut v = record_json(&s.record, now);
+    v["spent_today_usd"] = s.spent_today.to_json();
+    v["reserved_today_usd"] = s.held_today.to_json();
+    v["remaining_today_usd"] = s.remaining_today.to_json();
+    v
+}
+
+fn row_json(r: &KeyRow, now: i64) -> Value {
+    let spent = r.spent_on(utc_day(now));
+    let mut v = record_json(&r.to_record(), now);
+    // As of the key's last audit flush: behind by a moment at most.
+    // `GET /v1/keys/{id}` asks the key's object for the live figure.
+    v["spent_today_usd"] = spent.to_json();
+    v["remaining_today_usd"] = Money::from_micros(r.daily_cap_micros)
+        .saturating_sub(spent)
+        .to_json();
+    v
+}
+
+pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let body = json_object(&mut req, false).await?;
+    let new = parse_new_key(&body, max_ttl_secs(env)?)?;
+    let now = now_ms();
+    let id = KeyId::generate();
+    let minted = mint_token(&id);
+    let record = KeyRecord {
+        id: id.to_string(),
+        label: new.label,
+        vendor: new.vendor,
+        allowed_endpoints: new.allowlist.entries(),
+        daily_cap: new.daily_cap,
+        allowed_accounts: new.allowed_accounts,
+        created_at: now,
+        expires_at: now + new.ttl_secs as i64 * 1000,
+        revoked_at: None,
+        token_hash: minted.hash.0,
+    };
+    let object = VaultKeyClient::for_key(env, &record.id).map_err(internal)?;
+    object.init(&record).await.map_err(internal)??;
+    let db = env.d1(store::DB).map_err(internal)?;
+    if let Err(e) = store::insert_key(&db, &record).await {
+        // Nothing half-written: the object is revoked so the key is dead
+        // even though its token was never shown.
+        let _ = object.revoke(now).await;
+        return Err(internal(e));
+    }
+    let mut out = record_json(&record, now);
+    out["token"] = json!(minted.token);
+    out["expires_in"] = json!(format_secs(new.ttl_secs));
+    http::json(201, &out).map_err(internal)
+}
+
+fn parse_id(id: &str) -> ApiResult<KeyId> {
+    KeyId::parse(id).ok_or_else(|| ApiError::not_found(&format!("key {id:?}")))
+}
+
+pub async fn get(id: &str, env: &Env) -> ApiResult<Response> {
+    let id = parse_id(id)?;
+    let now = now_ms();
+    let state = VaultKeyClient::for_key(env, id.as_str())
+        .map_err(internal)?
+        .state(now)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(&format!("key {id}")))?;
+    http::json(200, &state_json(&state, now)).map_err(internal)
+}
+
+pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+    let url = req.url().map_err(internal)?;
+    let mut q = KeyQuery {
+        limit: 50,
+        ..Default::default()
+    };
+    let mut lim = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "status" => {
+                q.status = Some(match v.as_ref() {
+                    "active" => KeyStatus::Active,
+                    "revoked" => KeyStatus::Revoked,
+                    "expired" => KeyStatus::Expired,
+                    _ => {
+                        return Err(ApiError::field(
+                            "status",
+                            "must be active, revoked or expired",
+                        ))
+                    }
+                })
+            }
+            "vendor" => q.vendor = Some(v.into_owned()),
+            "label_prefix" => q.label_prefix = Some(v.into_owned()),
+            "cursor" => {
+                q.cursor = Some(Cursor::decode(&v).ok_or_else(|| {
+                    ApiError::field("cursor", "is not a cursor this API returned")
+                })?)
+            }
+            "limit" => lim = Some(v.into_owned()),
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    "is not a known query parameter (status, vendor, label_prefix, cursor, limit)",
+                ))
+            }
+        }
+    }
+    q.limit = limit(lim.as_deref(), 50, 200)?;
+    let now = now_ms();
+    let db = env.d1(store::DB).map_err(internal)?;
+    let rows = store::list_keys(&db, &q, now).await.map_err(internal)?;
+    let next = (rows.len() == q.limit as usize).then(|| {
+        let last = rows.last().expect("a full page has a last row");
+        Cursor {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    let data: Vec<Value> = rows.iter().map(|r| row_json(r, now)).collect();
+    http::json(200, &json!({ "data": data, "next_cursor": next })).map_err(internal)
+}
+
+/// `DELETE /v1/keys/{id}`: the key's object refuses every request that
+/// starts after this returns. Idempotent.
+pub async fn revoke(id: &str, env: &Env) -> ApiResult<Response> {
+    let id = parse_id(id)?;
+    let now = now_ms();
+    let record = VaultKeyClient::for_key(env, id.as_str())
+        .map_err(internal)?
+        .revoke(now)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(&format!("key {id}")))?;
+    let db = env.d1(store::DB).map_err(internal)?;
+    store::mark_revoked(
+        &db,
+        std::slice::from_ref(&record.id),
+        record.revoked_at.unwrap_or(now),
+    )
+    .await
+    .map_err(internal)?;
+    http::json(200, &record_json(&record, now)).map_err(internal)
+}
+
+/// `POST /v1/keys/revoke-all` with an optional `{vendor, label_prefix}`.
+pub async fn revoke_all(mut req: Request, env: &Env) -> ApiResult<Response> {
+    let body = json_object(&mut req, true).await?;
+    reject_unknown(&body, &["vendor", "label_prefix"])?;
+    let vendor = opt_str(&body, "vendor")?;
+    let label_prefix = opt_str(&body, "label_prefix")?;
+    if let Some(v) = &vendor {
+        if vendor_for(v).is_none() {
+            return Err(ApiError::field("vendor", format!("{v:?} is not supported")));
+        }
+    }
+    let now = now_ms();
+    let db = env.d1(store::DB).map_err(internal)?;
+    let ids = store::live_key_ids(&db, vendor.as_deref(), label_prefix.as_deref(), now)
+        .await
+        .map_err(internal)?;
+    // Objects first: once each has answered, its key is dead. D1 follows.
+    let mut revoked = Vec::with_capacity(ids.len());
+    let mut failed = 0;
+    for chunk in ids.chunks(32) {
+        let results = join_all(
+            chunk
+                .iter()
+                .map(|id| async move { VaultKeyClient::for_key(env, id)?.revoke(now).await }),
+        )
+        .await;
+        for (id, result) in chunk.iter().zip(results) {
+            match result {
+                Ok(_) => revoked.push(id.clone()),
+                Err(e) => {
+                    worker::console_error!("revoke-all: {id} failed: {e}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    store::mark_revoked(&db, &revoked, now)
+        .await
+        .map_err(internal)?;
+    if failed > 0 {
+        return Err(ApiError::internal(format!(
+            "revoked {} keys but {failed} did not answer; call revoke-all again",
+            revoked.len()
+        )));
+    }
+    http::json(200, &json!({ "revoked": revoked.len() })).map_err(internal)
+}
+
+/// A runtime failure (storage, binding) as a 500 that names no secret.
+pub fn internal(e: impl std::fmt::Display) -> ApiError {
+    worker::console_error!("internal error: {e}");
+    ApiError::internal("Keybrake could not complete the request; nothing was changed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> ApiResult<NewKey> {
+        parse_new_key(v.as_object().unwrap(), 86_400)
+    }
+
+    fn brief_example() -> Value {
+        json!({
+            "label": "workers-charge-wf_1",
+            "vendor": "stripe",
+            "allowed_endpoints": ["/v1/payment_intents", "/v1/payment_intents/*"],
+            "daily_usd_cap": 500,
+            "expires_in": "5m"
+        })
+    }
+
+    #[test]
+    fn accepts_the_brief_example() {
+        let k = parse(brief_example()).unwrap();
+        assert_eq!(k.daily_cap, Money::from_micros(500_000_000));
+        assert_eq!(k.ttl_secs, 300);
+        assert_eq!(k.allowlist.entries().len(), 2);
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let cases = [
+            ("label", json!("")),
+            ("vendor", json!("paypal")),
+            ("allowed_endpoints", json!([])),
+            ("allowed_endpoints", json!(["/v1/../x"])),
+            ("daily_usd_cap", json!(-1)),
+            ("daily_usd_cap", json!(0)),
+            ("daily_usd_cap", json!("lots")),
+            ("expires_in", json!("5 minutes")),
+            ("expires_in", json!("2d")),
+        ];
+        for (field, value) in cases {
+            let mut body = brief_example();
+            body[field] = value.clone();
+            let err = parse(body)
+                .err()
+                .unwrap_or_else(|| panic!("{field}={value} accepted"));
+            assert_eq!(
+                err.param.as_deref(),
+                Some(field),
+                "{field}={value}: {}",
+                err.message
+            );
+        }
+        let mut typo = brief_example();
+        typo["daily_cap"] = json!(1);
+        assert_eq!(
+            parse(typo).err().unwrap().param.as_deref(),
+            Some("daily_cap")
+        );
+        let mut missing = brief_example();
+        missing.as_object_mut().unwrap().remove("daily_usd_cap");
+        assert_eq!(
+            parse(missing).err().unwrap().param.as_deref(),
+            Some("daily_usd_cap")
+        );
+    }
+
+    #[test]
+    fn decimal_caps_are_exact() {
+        let mut body = brief_example();
+        body["daily_usd_cap"] = json!(0.1);
+        assert_eq!(parse(body).unwrap().daily_cap, Money::from_micros(100_000));
+    }
+}

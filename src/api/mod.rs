@@ -1,0 +1,117 @@
+//! The management API: one file per resource, each with its request and
+//! response shapes beside its handlers. All of it requires the admin token.
+
+pub mod audit;
+pub mod keys;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use worker::{Env, Request};
+
+use crate::core::token::constant_time_eq;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::EnvConfig;
+use crate::vendors::ConfigSource;
+
+/// Checks `Authorization: Bearer <KEYBRAKE_ADMIN_TOKEN>`. A vault key never
+/// passes: it is not the admin token. Fails closed when none is configured.
+pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
+    let configured = EnvConfig(env)
+        .get("KEYBRAKE_ADMIN_TOKEN")
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotConfigured,
+                "KEYBRAKE_ADMIN_TOKEN is not set; the management API is closed",
+            )
+        })?;
+    let presented = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing Authorization: Bearer <admin token>",
+            )
+        })?;
+    // Compare digests so neither length nor content leaks through timing.
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(configured.as_bytes()),
+    );
+    if !constant_time_eq(&a, &b) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "the admin token is not valid",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a JSON object body whatever its Content-Type (the product brief's
+/// examples send none). An empty body reads as `{}` when `empty_ok`.
+pub async fn json_object(
+    req: &mut Request,
+    empty_ok: bool,
+) -> ApiResult<serde_json::Map<String, Value>> {
+    let body = req
+        .text()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+    if body.trim().is_empty() {
+        return if empty_ok {
+            Ok(Default::default())
+        } else {
+            Err(ApiError::bad_request(
+                "the request body is empty; expected a JSON object",
+            ))
+        };
+    }
+    match serde_json::from_str(&body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// Refuses fields the endpoint does not know, naming them: a typo such as
+/// `daily_cap` must not silently fall back to a default.
+pub fn reject_unknown(body: &serde_json::Map<String, Value>, known: &[&str]) -> ApiResult<()> {
+    match body.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::field(
+            k,
+            format!("is not a known field (known: {})", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An optional string field.
+pub fn opt_str(body: &serde_json::Map<String, Value>, field: &str) -> ApiResult<Option<String>> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::field(field, "must be a string")),
+    }
+}
+
+/// Parses a `limit` query parameter.
+pub fn limit(value: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::field(
+                "limit",
+                format!("must be a whole number from 1 to {max}"),
+            )),
+        },
+    }
+}

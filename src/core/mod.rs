@@ -1,0 +1,9 @@
+//! Pure domain logic: no `worker` imports, tested on the host with `cargo test`.
+
+pub mod currency;
+pub mod duration;
+pub mod endpoint;
+pub mod form;
+pub mod money;
+pub mod time;
+pub mod token;

@@ -1,0 +1,186 @@
+//! Every error Keybrake itself answers with: one typed code, one HTTP status,
+//! one place. Vendors only choose the body's shape (see `Vendor::error_body`)
+//! so that their official SDKs surface Keybrake's `code`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Management API without a valid admin token.
+    Unauthorized,
+    InvalidKey,
+    KeyExpired,
+    KeyRevoked,
+    EndpointNotAllowed,
+    VendorMismatch,
+    HeaderNotAllowed,
+    CapExhausted,
+    BadRequest,
+    UnpriceableRequest,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UpstreamUnreachable,
+    NotConfigured,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// Policy decisions are never 409 or 5xx: SDKs retry those.
+    pub fn status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            BadRequest | UnpriceableRequest => 400,
+            Unauthorized | InvalidKey | KeyExpired | KeyRevoked => 401,
+            EndpointNotAllowed | VendorMismatch | HeaderNotAllowed => 403,
+            NotFound => 404,
+            MethodNotAllowed => 405,
+            PayloadTooLarge => 413,
+            CapExhausted => 429,
+            InternalError => 500,
+            UpstreamUnreachable => 502,
+            NotConfigured => 503,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            Unauthorized => "unauthorized",
+            InvalidKey => "invalid_key",
+            KeyExpired => "key_expired",
+            KeyRevoked => "key_revoked",
+            EndpointNotAllowed => "endpoint_not_allowed",
+            VendorMismatch => "vendor_mismatch",
+            HeaderNotAllowed => "header_not_allowed",
+            CapExhausted => "cap_exhausted",
+            BadRequest => "bad_request",
+            UnpriceableRequest => "unpriceable_request",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            PayloadTooLarge => "payload_too_large",
+            UpstreamUnreachable => "upstream_unreachable",
+            NotConfigured => "not_configured",
+            InternalError => "internal_error",
+        }
+    }
+
+    /// Whether a client retrying the same request could succeed. Only an
+    /// unreachable upstream qualifies; a cap, a revoked key or a bad path
+    /// will say the same thing again.
+    pub fn retryable(self) -> bool {
+        self == ErrorCode::UpstreamUnreachable
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// Malformed input: names the field and what is wrong with it.
+    pub fn field(param: &str, problem: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            code: ErrorCode::BadRequest,
+            message: format!("{param} {problem}"),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn unpriceable(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::UnpriceableRequest, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::InternalError, message)
+    }
+
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// Keybrake's own shape: `{"code", "message", "param"?}`.
+    pub fn plain_body(&self) -> Value {
+        let mut body = json!({ "code": self.code.as_str(), "message": self.message });
+        if let Some(p) = &self.param {
+            body["param"] = json!(p);
+        }
+        body
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_denials_are_never_retry_bait() {
+        use ErrorCode::*;
+        for code in [
+            InvalidKey,
+            KeyExpired,
+            KeyRevoked,
+            EndpointNotAllowed,
+            VendorMismatch,
+            HeaderNotAllowed,
+            CapExhausted,
+            BadRequest,
+            UnpriceableRequest,
+        ] {
+            let s = code.status();
+            assert!(s < 500 && s != 409, "{code:?} -> {s}");
+            assert!(!code.retryable());
+        }
+        assert_eq!(CapExhausted.status(), 429);
+    }
+
+    #[test]
+    fn codes_serialize_as_their_names() {
+        let e = ApiError::new(ErrorCode::CapExhausted, "x");
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["code"], "cap_exhausted");
+        assert_eq!(e.plain_body()["code"], "cap_exhausted");
+        assert_eq!(
+            serde_json::from_value::<ApiError>(v).unwrap().code,
+            ErrorCode::CapExhausted
+        );
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let e = ApiError::field("daily_usd_cap", "must be above zero");
+        assert_eq!(e.message, "daily_usd_cap must be above zero");
+        assert_eq!(e.plain_body()["param"], "daily_usd_cap");
+    }
+}

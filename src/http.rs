@@ -1,0 +1,41 @@
+//! Building responses and reading the runtime's configuration.
+
+use serde_json::Value;
+use worker::{Env, Headers, Response, ResponseBuilder, Result};
+
+use crate::error::ApiError;
+use crate::vendors::ConfigSource;
+
+/// A JSON response. Management answers carry tokens and are never cached.
+pub fn json(status: u16, body: &Value) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(serde_json::to_vec(body)?))
+}
+
+/// An error in Keybrake's own shape (management API, unknown vendor).
+pub fn error(err: &ApiError) -> Result<Response> {
+    json(err.status(), &err.plain_body())
+}
+
+/// Secrets first, then plain vars: the same name works as either, so tests
+/// and `.dev.vars` can set what production keeps secret.
+pub struct EnvConfig<'a>(pub &'a Env);
+
+impl ConfigSource for EnvConfig<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        if let Ok(secret) = self.0.secret(name) {
+            return Some(secret.to_string());
+        }
+        self.0.var(name).ok().map(|v| v.to_string())
+    }
+}
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}

@@ -1,0 +1,481 @@
+//! The rules a vault key's Durable Object applies, as pure functions and the
+//! messages it exchanges with the Worker. The object itself (`vault_key.rs`)
+//! only adds storage around these: every spend decision is made here, in one
+//! synchronous step, so it can be tested on the host.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::endpoint::{canonicalize, Allowlist};
+use crate::core::money::Money;
+use crate::core::time::utc_day;
+use crate::core::token::constant_time_eq;
+use crate::error::{ApiError, ErrorCode};
+use crate::vendors::Charge;
+
+/// A vault key as its Durable Object holds it. The token itself is never
+/// stored: only its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub label: String,
+    pub vendor: String,
+    pub allowed_endpoints: Vec<String>,
+    pub daily_cap: Money,
+    /// Values of account-scoping headers (`Stripe-Account`) this key may send.
+    #[serde(default)]
+    pub allowed_accounts: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+    pub token_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl KeyStatus {
+    pub fn of(revoked_at: Option<i64>, expires_at: i64, now: i64) -> KeyStatus {
+        if revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if now >= expires_at {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+        }
+    }
+}
+
+/// One proxied call, as the Worker presents it to the key's Durable Object.
+/// Problems the Worker found (a bad path, an unpriceable body) travel along
+/// so the object decides in one fixed order and audits every attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub request_id: String,
+    pub token_hash: String,
+    /// The vendor named by the proxy path.
+    pub vendor: String,
+    pub method: String,
+    /// The path as received after the vendor prefix (for matching and audit).
+    pub path: String,
+    /// The Worker's verdict so far: the price, or why the call cannot go
+    /// (bad path, unreadable body, unpriceable, vendor not configured).
+    pub charge: Result<Charge, ApiError>,
+    /// Value of an account-scoping header, if the client sent one.
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of method, path and forwarded body: an idempotent retry only
+    /// rides free on an identical request.
+    pub fingerprint: String,
+    pub now: i64,
+}
+
+/// The object's answer to an `Attempt`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Allowed {
+        cost: Money,
+        remaining: Money,
+    },
+    Denied {
+        error: ApiError,
+        /// False when the object holds no key by that id and so kept no
+        /// audit row: the Worker writes one straight to D1.
+        audited: bool,
+    },
+}
+
+/// How a forwarded call ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settlement {
+    pub request_id: String,
+    /// The vendor's status; `None` when no answer arrived.
+    pub upstream_status: Option<u16>,
+    /// The object a successful priced call created (`pi_…`).
+    #[serde(default)]
+    pub created_object: Option<String>,
+    pub now: i64,
+}
+
+/// What happens to a reservation once the vendor has answered (or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleAs {
+    /// 2xx: the money moved.
+    Keep,
+    /// 4xx: the vendor refused; nothing moved, the cap is freed at once.
+    Release,
+    /// 5xx, timeout, lost connection: the vendor may have acted, so the
+    /// reservation is kept (fail closed) and the audit row says why.
+    KeepAmbiguous,
+}
+
+pub fn settle_as(upstream_status: Option<u16>) -> SettleAs {
+    match upstream_status {
+        Some(s) if (200..300).contains(&s) => SettleAs::Keep,
+        Some(s) if (400..500).contains(&s) => SettleAs::Release,
+        _ => SettleAs::KeepAmbiguous,
+    }
+}
+
+/// Everything about an attempt that does not depend on money, in the order a
+/// caller should learn it: who you are, whether the key lives, whether the
+/// call is in scope.
+pub fn check_access(
+    record: &KeyRecord,
+    allowlist: &Allowlist,
+    attempt: &Attempt,
+) -> Result<(), ApiError> {
+    if !constant_time_eq(record.token_hash.as_bytes(), attempt.token_hash.as_bytes()) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidKey,
+            "this vault key is not valid",
+        ));
+    }
+    match KeyStatus::of(record.revoked_at, record.expires_at, attempt.now) {
+        KeyStatus::Revoked => {
+            return Err(ApiError::new(
+                ErrorCode::KeyRevoked,
+                format!("vault key {} has been revoked", record.id),
+            ))
+        }
+        KeyStatus::Expired => {
+            return Err(ApiError::new(
+                ErrorCode::KeyExpired,
+                format!("vault key {} has expired", record.id),
+            ))
+        }
+        KeyStatus::Active => {}
+    }
+    if attempt.vendor != record.vendor {
+        return Err(ApiError::new(
+            ErrorCode::VendorMismatch,
+            format!(
+                "vault key {} is for {}, not {}",
+                record.id, record.vendor, attempt.vendor
+            ),
+        ));
+    }
+    let path =
+        canonicalize(&attempt.path).map_err(|e| ApiError::bad_request(format!("refused: {e}")))?;
+    if !allowlist.allows(&attempt.method, &path) {
+        return Err(ApiError::new(
+            ErrorCode::EndpointNotAllowed,
+            format!(
+                "{} {} is not in this key's allowed endpoints",
+                attempt.method, attempt.path
+            ),
+        ));
+    }
+    if let Some(account) = &attempt.account {
+        if !record.allowed_accounts.iter().any(|a| a == account) {
+            return Err(ApiError::new(
+                ErrorCode::HeaderNotAllowed,
+                format!("this key may not act for account {account:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A priced object this key created, remembered for later steps on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PricedObject {
+    pub minor: u64,
+    pub usd: Money,
+}
+
+/// The cost of a follow-up step and the object's new priced state, if any.
+pub fn follow_up_cost(
+    object: &str,
+    known: Option<PricedObject>,
+    minor: Option<u64>,
+    unknown_is_free: bool,
+) -> Result<(Money, Option<PricedObject>), ApiError> {
+    match (known, minor) {
+        (Some(_), None) => Ok((Money::ZERO, None)),
+        (Some(p), Some(m)) if m <= p.minor => Ok((Money::ZERO, None)),
+        (Some(p), Some(m)) => {
+            // Charge the increase at the rate the object was priced at,
+            // rounded up: usd * (m - minor) / minor.
+            if p.minor == 0 {
+                return Err(ApiError::unpriceable(format!(
+                    "{object} was priced at zero; its new amount cannot be converted"
+                )));
+            }
+            let extra = (p.usd.micros() as u128 * (m - p.minor) as u128).div_ceil(p.minor as u128);
+            let extra = Money::from_micros(
+                u64::try_from(extra).map_err(|_| ApiError::unpriceable("amount is too large"))?,
+            );
+            let total = p
+                .usd
+                .checked_add(extra)
+                .ok_or_else(|| ApiError::unpriceable("amount is too large"))?;
+            Ok((
+                extra,
+                Some(PricedObject {
+                    minor: m,
+                    usd: total,
+                }),
+            ))
+        }
+        (None, _) if unknown_is_free => Ok((Money::ZERO, None)),
+        (None, _) => Err(ApiError::unpriceable(format!(
+            "{object} was not created through this key, so the money this step moves is unknown"
+        ))),
+    }
+}
+
+/// Reserves `cost` against today's cap. `committed` is everything held or
+/// kept today. Returns what remains after this call.
+pub fn reserve(cap: Money, committed: Money, cost: Money) -> Result<Money, ApiError> {
+    let after = committed
+        .checked_add(cost)
+        .filter(|after| *after <= cap)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::CapExhausted,
+                format!(
+                    "this call costs ${cost} but only ${} of the ${cap} daily cap remains",
+                    cap.saturating_sub(committed)
+                ),
+            )
+        })?;
+    Ok(cap.saturating_sub(after))
+}
+
+/// The ledger day of an instant (UTC).
+pub fn ledger_day(now: i64) -> i64 {
+    utc_day(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> KeyRecord {
+        KeyRecord {
+            id: "key_1".into(),
+            label: "l".into(),
+            vendor: "stripe".into(),
+            allowed_endpoints: vec!["/v1/payment_intents".into()],
+            daily_cap: Money::from_micros(100_000_000),
+            allowed_accounts: vec!["acct_ok".into()],
+            created_at: 0,
+            expires_at: 1_000,
+            revoked_at: None,
+            token_hash: "h".into(),
+        }
+    }
+
+    fn attempt() -> Attempt {
+        Attempt {
+            request_id: "req_1".into(),
+            token_hash: "h".into(),
+            vendor: "stripe".into(),
+            method: "POST".into(),
+            path: "/v1/payment_intents".into(),
+            charge: Ok(Charge::Free),
+            account: None,
+            idempotency_key: None,
+            fingerprint: "f".into(),
+            now: 10,
+        }
+    }
+
+    fn check(record: &KeyRecord, attempt: &Attempt) -> Result<(), ErrorCode> {
+        let list = Allowlist::parse(&record.allowed_endpoints).unwrap();
+        check_access(record, &list, attempt).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn access_checks_in_order() {
+        let r = record();
+        assert_eq!(check(&r, &attempt()), Ok(()));
+        let wrong_hash = Attempt {
+            token_hash: "x".into(),
+            vendor: "twilio".into(),
+            ..attempt()
+        };
+        assert_eq!(check(&r, &wrong_hash), Err(ErrorCode::InvalidKey));
+        let revoked = KeyRecord {
+            revoked_at: Some(5),
+            ..record()
+        };
+        assert_eq!(
+            check(
+                &revoked,
+                &Attempt {
+                    now: 5_000,
+                    ..attempt()
+                }
+            ),
+            Err(ErrorCode::KeyRevoked)
+        );
+        assert_eq!(
+            check(
+                &r,
+                &Attempt {
+                    now: 1_000,
+                    ..attempt()
+                }
+            ),
+            Err(ErrorCode::KeyExpired)
+        );
+        assert_eq!(
+            check(
+                &r,
+                &Attempt {
+                    now: 999,
+                    ..attempt()
+                }
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &r,
+                &Attempt {
+                    vendor: "twilio".into(),
+                    ..attempt()
+                }
+            ),
+            Err(ErrorCode::VendorMismatch)
+        );
+        assert_eq!(
+            check(
+                &r,
+                &Attempt {
+                    path: "/v1/customers".into(),
+                    ..attempt()
+                }
+            ),
+            Err(ErrorCode::EndpointNotAllowed)
+        );
+        assert_eq!(
+            check(
+                &r,
+                &Attempt {
+                    path: "/v1/x/../payment_intents".into(),
+                    ..attempt()
+                }
+            ),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            check(
+                &r,
+                &Attempt {
+                    account: Some("acct_ok".into()),
+                    ..attempt()
+                }
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &r,
+                &Attempt {
+                    account: Some("acct_other".into()),
+                    ..attempt()
+                }
+            ),
+            Err(ErrorCode::HeaderNotAllowed)
+        );
+    }
+
+    #[test]
+    fn reserve_never_passes_the_cap() {
+        let cap = Money::from_micros(100);
+        assert_eq!(
+            reserve(cap, Money::from_micros(90), Money::from_micros(10)),
+            Ok(Money::ZERO)
+        );
+        assert_eq!(
+            reserve(cap, Money::from_micros(91), Money::from_micros(10))
+                .unwrap_err()
+                .code,
+            ErrorCode::CapExhausted
+        );
+        assert_eq!(
+            reserve(cap, Money::from_micros(100), Money::ZERO),
+            Ok(Money::ZERO)
+        );
+        assert!(reserve(cap, Money::from_micros(u64::MAX), Money::from_micros(1)).is_err());
+    }
+
+    #[test]
+    fn concurrent_reservations_sum_to_at_most_the_cap() {
+        // 100 × $10 against $100, decided one after another as the object does.
+        let cap = Money::from_micros(100_000_000);
+        let mut committed = Money::ZERO;
+        let mut allowed = 0;
+        for _ in 0..100 {
+            if reserve(cap, committed, Money::from_micros(10_000_000)).is_ok() {
+                committed = committed
+                    .checked_add(Money::from_micros(10_000_000))
+                    .unwrap();
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 10);
+        assert_eq!(committed, cap);
+    }
+
+    #[test]
+    fn follow_ups_on_paid_objects_are_free_up_to_their_price() {
+        let paid = Some(PricedObject {
+            minor: 2000,
+            usd: Money::from_micros(20_000_000),
+        });
+        assert_eq!(
+            follow_up_cost("pi", paid, None, false),
+            Ok((Money::ZERO, None))
+        );
+        assert_eq!(
+            follow_up_cost("pi", paid, Some(1500), false),
+            Ok((Money::ZERO, None))
+        );
+        let (extra, new) = follow_up_cost("pi", paid, Some(3000), false).unwrap();
+        assert_eq!(extra, Money::from_micros(10_000_000));
+        assert_eq!(
+            new,
+            Some(PricedObject {
+                minor: 3000,
+                usd: Money::from_micros(30_000_000)
+            })
+        );
+        assert_eq!(
+            follow_up_cost("pi", None, None, false).unwrap_err().code,
+            ErrorCode::UnpriceableRequest
+        );
+        assert_eq!(
+            follow_up_cost("pi", None, Some(5), true),
+            Ok((Money::ZERO, None))
+        );
+    }
+
+    #[test]
+    fn settlement_rule() {
+        assert_eq!(settle_as(Some(200)), SettleAs::Keep);
+        assert_eq!(settle_as(Some(402)), SettleAs::Release);
+        assert_eq!(settle_as(Some(429)), SettleAs::Release);
+        assert_eq!(settle_as(Some(500)), SettleAs::KeepAmbiguous);
+        assert_eq!(settle_as(None), SettleAs::KeepAmbiguous);
+    }
+}

@@ -1,0 +1,59 @@
+//! Keybrake: vault keys for AI agents on Cloudflare Workers.
+//!
+//! This file only wires routes. The proxy pipeline is `proxy.rs`, the spend
+//! ledger `vault_key.rs` (one Durable Object per key) with its rules in
+//! `ledger.rs`, the management API `api/`, and everything that needs no
+//! runtime (`core/`, `vendors/`, `ledger.rs`, `error.rs`) tests on the host.
+
+pub mod api;
+pub mod core;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod proxy;
+pub mod store;
+pub mod vault_key;
+pub mod vendors;
+
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+
+    // Proxy: /<vendor>/<vendor path>
+    if let Some(vendor) = segments.first().and_then(|s| vendors::vendor_for(s)) {
+        let vendor_path = &path[1 + vendor.name().len()..];
+        return proxy::handle(req, env, ctx, vendor, vendor_path).await;
+    }
+
+    let answer = match (req.method(), segments.as_slice()) {
+        (Method::Get, ["healthz"]) => {
+            http::json(200, &serde_json::json!({ "ok": true })).map_err(api::keys::internal)
+        }
+        (_, ["v1", ..]) => management(req, &env, &segments).await,
+        _ => Err(ApiError::not_found(&format!("route {path}"))),
+    };
+    answer.or_else(|e| http::error(&e))
+}
+
+async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Response> {
+    api::require_admin(&req, env)?;
+    match (req.method(), segments) {
+        (Method::Post, ["v1", "keys"]) => api::keys::create(req, env).await,
+        (Method::Get, ["v1", "keys"]) => api::keys::list(&req, env).await,
+        (Method::Post, ["v1", "keys", "revoke-all"]) => api::keys::revoke_all(req, env).await,
+        (Method::Get, ["v1", "keys", id]) => api::keys::get(id, env).await,
+        (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env).await,
+        (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env).await,
+        (_, ["v1", "keys"] | ["v1", "keys", _] | ["v1", "audit"]) => Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not supported on {}", req.method(), req.path()),
+        )),
+        _ => Err(ApiError::not_found(&format!("route {}", req.path()))),
+    }
+}

@@ -1,0 +1,397 @@
+//! D1: key records and the audit log. Queries only; the rules live elsewhere.
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use crate::core::money::Money;
+use crate::ledger::{KeyRecord, KeyStatus};
+
+pub const DB: &str = "DB";
+
+/// A row of the `keys` table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub label: String,
+    pub vendor: String,
+    pub allowed_endpoints: String,
+    pub allowed_accounts: String,
+    pub daily_cap_micros: u64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub spent_day: Option<i64>,
+    pub spent_micros: u64,
+}
+
+impl KeyRow {
+    pub fn status(&self, now: i64) -> KeyStatus {
+        KeyStatus::of(self.revoked_at, self.expires_at, now)
+    }
+
+    /// The record as the API shows it (D1 holds no token hash).
+    pub fn to_record(&self) -> KeyRecord {
+        KeyRecord {
+            id: self.id.clone(),
+            label: self.label.clone(),
+            vendor: self.vendor.clone(),
+            allowed_endpoints: serde_json::from_str(&self.allowed_endpoints).unwrap_or_default(),
+            allowed_accounts: serde_json::from_str(&self.allowed_accounts).unwrap_or_default(),
+            daily_cap: Money::from_micros(self.daily_cap_micros),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            token_hash: String::new(),
+        }
+    }
+
+    /// Spend recorded for `day` by the key's object at its last flush.
+    pub fn spent_on(&self, day: i64) -> Money {
+        if self.spent_day == Some(day) {
+            Money::from_micros(self.spent_micros)
+        } else {
+            Money::ZERO
+        }
+    }
+}
+
+/// An audit entry as stored (and as the object's outbox holds it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub id: String,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub vendor: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub decision: String,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub upstream_status: Option<i64>,
+    pub cost_micros: u64,
+    pub created_at: i64,
+}
+
+fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn opt_text(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn opt_num(n: Option<i64>) -> JsValue {
+    n.map_or(JsValue::NULL, num)
+}
+
+pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
+    db.prepare(
+        "INSERT INTO keys (id, label, vendor, allowed_endpoints, allowed_accounts, daily_cap_micros,
+                           created_at, expires_at, revoked_at, spent_day, spent_micros)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0)",
+    )
+    .bind(&[
+        text(&record.id),
+        text(&record.label),
+        text(&record.vendor),
+        text(&serde_json::to_string(&record.allowed_endpoints)?),
+        text(&serde_json::to_string(&record.allowed_accounts)?),
+        num(record.daily_cap.micros() as i64),
+        num(record.created_at),
+        num(record.expires_at),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_key(db: &D1Database, id: &str) -> Result<()> {
+    db.prepare("DELETE FROM keys WHERE id = ?")
+        .bind(&[text(id)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn get_key(db: &D1Database, id: &str) -> Result<Option<KeyRow>> {
+    db.prepare("SELECT * FROM keys WHERE id = ?")
+        .bind(&[text(id)])?
+        .first::<KeyRow>(None)
+        .await
+}
+
+pub async fn mark_revoked(db: &D1Database, ids: &[String], now: i64) -> Result<()> {
+    for chunk in ids.chunks(90) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let mut args = vec![num(now)];
+        args.extend(chunk.iter().map(|id| text(id)));
+        db.prepare(format!(
+            "UPDATE keys SET revoked_at = ? WHERE revoked_at IS NULL AND id IN ({marks})"
+        ))
+        .bind(&args)?
+        .run()
+        .await?;
+    }
+    Ok(())
+}
+
+/// A `WHERE` clause built from optional filters, with its arguments.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    args: Vec<JsValue>,
+}
+
+impl Filter {
+    fn add(&mut self, clause: &str, args: impl IntoIterator<Item = JsValue>) {
+        self.clauses.push(clause.to_owned());
+        self.args.extend(args);
+    }
+
+    fn label_prefix(&mut self, prefix: &str) {
+        // substr, not LIKE: a prefix with % or _ must mean itself.
+        self.add(
+            "substr(label, 1, ?) = ?",
+            [num(prefix.chars().count() as i64), text(prefix)],
+        );
+    }
+
+    /// Newest-first keyset pagination on (created_at, id).
+    fn before(&mut self, cursor: Option<&Cursor>) {
+        if let Some(c) = cursor {
+            self.add(
+                "(created_at < ? OR (created_at = ? AND id < ?))",
+                [num(c.created_at), num(c.created_at), text(&c.id)],
+            );
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn prepare(self, db: &D1Database, head: &str, tail: &str) -> Result<D1PreparedStatement> {
+        let sql = format!("{head} {} {tail}", self.sql());
+        db.prepare(sql).bind(&self.args)
+    }
+}
+
+/// Position after the last row of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}:{}", self.created_at, self.id))
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (at, id) = raw.split_once(':')?;
+        Some(Cursor {
+            created_at: at.parse().ok()?,
+            id: id.to_owned(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct KeyQuery {
+    pub status: Option<KeyStatus>,
+    pub vendor: Option<String>,
+    pub label_prefix: Option<String>,
+    pub cursor: Option<Cursor>,
+    pub limit: u32,
+}
+
+pub async fn list_keys(db: &D1Database, q: &KeyQuery, now: i64) -> Result<Vec<KeyRow>> {
+    let mut f = Filter::default();
+    match q.status {
+        Some(KeyStatus::Active) => f.add("revoked_at IS NULL AND expires_at > ?", [num(now)]),
+        Some(KeyStatus::Revoked) => f.add("revoked_at IS NOT NULL", []),
+        Some(KeyStatus::Expired) => f.add("revoked_at IS NULL AND expires_at <= ?", [num(now)]),
+        None => {}
+    }
+    if let Some(v) = &q.vendor {
+        f.add("vendor = ?", [text(v)]);
+    }
+    if let Some(p) = &q.label_prefix {
+        f.label_prefix(p);
+    }
+    f.before(q.cursor.as_ref());
+    f.prepare(
+        db,
+        "SELECT * FROM keys",
+        &format!("ORDER BY created_at DESC, id DESC LIMIT {}", q.limit),
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+/// Ids of every live key matching the filter (for revoke-all).
+pub async fn live_key_ids(
+    db: &D1Database,
+    vendor: Option<&str>,
+    label_prefix: Option<&str>,
+    now: i64,
+) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let mut f = Filter::default();
+    f.add("revoked_at IS NULL AND expires_at > ?", [num(now)]);
+    if let Some(v) = vendor {
+        f.add("vendor = ?", [text(v)]);
+    }
+    if let Some(p) = label_prefix {
+        f.label_prefix(p);
+    }
+    let rows: Vec<Id> = f
+        .prepare(db, "SELECT id FROM keys", "")?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Writes a batch of a key's audit rows and its current spend, in one D1
+/// transaction. Idempotent: a retried batch inserts nothing twice.
+pub async fn write_audit(
+    db: &D1Database,
+    record: &KeyRecord,
+    rows: &[AuditRow],
+    day: i64,
+    spent: Money,
+) -> Result<()> {
+    let mut statements = Vec::with_capacity(rows.len() + 1);
+    for row in rows {
+        statements.push(insert_audit_statement(db, row, Some(record))?);
+    }
+    statements.push(
+        db.prepare("UPDATE keys SET spent_day = ?, spent_micros = ? WHERE id = ?")
+            .bind(&[num(day), num(spent.micros() as i64), text(&record.id)])?,
+    );
+    db.batch(statements).await?;
+    Ok(())
+}
+
+/// Audits an attempt that named no existing key (no object to hold it).
+pub async fn write_orphan_audit(db: &D1Database, row: &AuditRow) -> Result<()> {
+    insert_audit_statement(db, row, None)?.run().await?;
+    Ok(())
+}
+
+fn insert_audit_statement(
+    db: &D1Database,
+    row: &AuditRow,
+    record: Option<&KeyRecord>,
+) -> Result<D1PreparedStatement> {
+    let key_id = record.map(|r| r.id.as_str()).or(row.key_id.as_deref());
+    let label = record.map(|r| r.label.as_str()).or(row.label.as_deref());
+    let vendor = record.map(|r| r.vendor.as_str()).or(row.vendor.as_deref());
+    db.prepare(
+        "INSERT OR IGNORE INTO audit (id, key_id, label, vendor, method, path, decision, code, message,
+                                      upstream_status, cost_micros, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&[
+        text(&row.id),
+        opt_text(key_id),
+        opt_text(label),
+        opt_text(vendor),
+        text(&row.method),
+        text(&row.path),
+        text(&row.decision),
+        opt_text(row.code.as_deref()),
+        opt_text(row.message.as_deref()),
+        opt_num(row.upstream_status),
+        num(row.cost_micros as i64),
+        num(row.created_at),
+    ])
+}
+
+#[derive(Default)]
+pub struct AuditQuery {
+    pub key_id: Option<String>,
+    pub label: Option<String>,
+    pub label_prefix: Option<String>,
+    pub vendor: Option<String>,
+    pub decision: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub cursor: Option<Cursor>,
+    pub limit: u32,
+}
+
+pub async fn list_audit(db: &D1Database, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+    let mut f = Filter::default();
+    if let Some(k) = &q.key_id {
+        f.add("key_id = ?", [text(k)]);
+    }
+    if let Some(l) = &q.label {
+        f.add("label = ?", [text(l)]);
+    }
+    if let Some(p) = &q.label_prefix {
+        f.label_prefix(p);
+    }
+    if let Some(v) = &q.vendor {
+        f.add("vendor = ?", [text(v)]);
+    }
+    if let Some(d) = &q.decision {
+        f.add("decision = ?", [text(d)]);
+    }
+    if let Some(s) = q.since {
+        f.add("created_at >= ?", [num(s)]);
+    }
+    if let Some(u) = q.until {
+        f.add("created_at < ?", [num(u)]);
+    }
+    f.before(q.cursor.as_ref());
+    f.prepare(
+        db,
+        "SELECT * FROM audit",
+        &format!("ORDER BY created_at DESC, id DESC LIMIT {}", q.limit),
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let c = Cursor {
+            created_at: 1_795_846_690_123,
+            id: "key_abc".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("not a cursor!"), None);
+        assert_eq!(Cursor::decode(""), None);
+    }
+}

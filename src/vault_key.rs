@@ -1,0 +1,738 @@
+//! `VaultKey`: one Durable Object per vault key. It is the only code that
+//! changes a key's spend. Every decision (authorize, settle, revoke) runs as
+//! one synchronous block of SQLite statements with no `await` inside, so the
+//! object's single thread makes it atomic: concurrent calls on one key are
+//! decided strictly one after another and can never overspend the cap.
+//!
+//! Each attempt's audit row is written in the same block as the decision
+//! (an outbox in the object's own storage) and flushed to D1 by the object's
+//! alarm, which retries until D1 has it: a D1 outage or a Worker cut off
+//! mid-call loses no row.
+
+use std::cell::{Cell, RefCell};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker::*;
+
+use crate::core::endpoint::Allowlist;
+use crate::core::money::Money;
+use crate::error::{ApiError, ErrorCode};
+use crate::ledger::{
+    check_access, follow_up_cost, ledger_day, reserve, settle_as, Attempt, Decision, KeyRecord,
+    PricedObject, SettleAs, Settlement,
+};
+use crate::store;
+use crate::vendors::Charge;
+
+/// A reservation not settled by then is resolved by the alarm. The Worker
+/// gives up on the vendor well before (see `proxy::UPSTREAM_TIMEOUT_MS`).
+pub const SETTLE_DEADLINE_MS: i64 = 120_000;
+/// Audit rows sent to D1 per batch.
+const FLUSH_BATCH: usize = 50;
+/// Backoff bounds for retrying D1 flushes.
+const RETRY_MIN_MS: i64 = 1_000;
+const RETRY_MAX_MS: i64 = 60_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS record (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS day_spend (
+  day INTEGER PRIMARY KEY,
+  held INTEGER NOT NULL DEFAULT 0,
+  kept INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS reservations (
+  request_id TEXT PRIMARY KEY,
+  day INTEGER NOT NULL,
+  cost INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  charge_kind TEXT NOT NULL,
+  object TEXT,
+  priced_minor INTEGER,
+  priced_usd INTEGER
+);
+CREATE INDEX IF NOT EXISTS reservations_held ON reservations (state, created_at);
+CREATE TABLE IF NOT EXISTS idempotency (
+  idem_key TEXT PRIMARY KEY,
+  request_id TEXT NOT NULL,
+  fingerprint TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS priced_objects (
+  object TEXT PRIMARY KEY,
+  minor INTEGER NOT NULL,
+  usd INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  request_id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  code TEXT,
+  message TEXT,
+  upstream_status INTEGER,
+  cost INTEGER NOT NULL,
+  settled INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flush_state (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  failures INTEGER NOT NULL,
+  last_error TEXT
+);
+";
+
+/// The key's state as the management API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyState {
+    pub record: KeyRecord,
+    pub spent_today: Money,
+    pub held_today: Money,
+    pub remaining_today: Money,
+}
+
+#[durable_object]
+pub struct VaultKey {
+    state: State,
+    env: Env,
+    /// The record and its parsed allowlist, loaded once per instance.
+    cached: RefCell<Option<(KeyRecord, Allowlist)>>,
+    /// When the next alarm is known to fire, to avoid a storage call per request.
+    alarm_at: Cell<Option<i64>>,
+}
+
+#[derive(Deserialize)]
+struct Row<T> {
+    v: T,
+}
+
+impl VaultKey {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn query<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> Result<Vec<T>> {
+        self.sql().exec(query, args)?.to_array()
+    }
+
+    fn run(&self, query: &str, args: Vec<SqlStorageValue>) -> Result<()> {
+        self.sql().exec(query, args).map(|_| ())
+    }
+
+    /// The key's record, or `None` for an id that was never issued. An
+    /// unknown id writes nothing: forged well-formed tokens cannot make
+    /// objects grow storage.
+    fn record(&self) -> Result<Option<(KeyRecord, Allowlist)>> {
+        if let Some(cached) = self.cached.borrow().as_ref() {
+            return Ok(Some(cached.clone()));
+        }
+        let exists: Vec<Row<String>> = self.query(
+            "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'record'",
+            vec![],
+        )?;
+        if exists.is_empty() {
+            return Ok(None);
+        }
+        let rows: Vec<Row<String>> = self.query("SELECT json AS v FROM record", vec![])?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let record: KeyRecord = serde_json::from_str(&row.v)?;
+        let allowlist = Allowlist::parse(&record.allowed_endpoints).map_err(Error::RustError)?;
+        *self.cached.borrow_mut() = Some((record.clone(), allowlist.clone()));
+        Ok(Some((record, allowlist)))
+    }
+
+    fn save_record(&self, record: &KeyRecord) -> Result<()> {
+        self.run(
+            "INSERT INTO record (one, json) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET json = excluded.json",
+            vec![serde_json::to_string(record)?.into()],
+        )?;
+        let allowlist = Allowlist::parse(&record.allowed_endpoints).map_err(Error::RustError)?;
+        *self.cached.borrow_mut() = Some((record.clone(), allowlist));
+        Ok(())
+    }
+
+    fn day_totals(&self, day: i64) -> Result<(Money, Money)> {
+        #[derive(Deserialize)]
+        struct Totals {
+            held: u64,
+            kept: u64,
+        }
+        let rows: Vec<Totals> = self.query(
+            "SELECT held, kept FROM day_spend WHERE day = ?",
+            vec![day.into()],
+        )?;
+        Ok(rows
+            .first()
+            .map(|t| (Money::from_micros(t.held), Money::from_micros(t.kept)))
+            .unwrap_or_default())
+    }
+
+    fn add_to_day(&self, day: i64, held_delta: i64, kept_delta: i64) -> Result<()> {
+        self.run(
+            "INSERT INTO day_spend (day, held, kept) VALUES (?1, ?2, ?3)
+             ON CONFLICT (day) DO UPDATE SET held = held + ?2, kept = kept + ?3",
+            vec![day.into(), held_delta.into(), kept_delta.into()],
+        )
+    }
+
+    fn audit(
+        &self,
+        attempt: &Attempt,
+        decision: &str,
+        error: Option<&ApiError>,
+        cost: Money,
+        settled: bool,
+    ) -> Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO outbox
+               (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            vec![
+                attempt.request_id.as_str().into(),
+                attempt.now.into(),
+                attempt.method.as_str().into(),
+                truncate(&attempt.path, 512).into(),
+                decision.into(),
+                error.map(|e| e.code.as_str()).into(),
+                error.map(|e| e.message.clone()).into(),
+                (cost.micros() as i64).into(),
+                (settled as i64).into(),
+            ],
+        )
+    }
+
+    /// Decides one attempt. No `await` between reading the ledger and
+    /// writing the reservation: this is the atomic step.
+    fn authorize(&self, attempt: &Attempt) -> Result<Decision> {
+        let Some((record, allowlist)) = self.record()? else {
+            return Ok(Decision::Denied {
+                error: ApiError::new(ErrorCode::InvalidKey, "this vault key is not valid"),
+                audited: false,
+            });
+        };
+        let deny = |error: ApiError| -> Result<Decision> {
+            self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
+            Ok(Decision::Denied {
+                error,
+                audited: true,
+            })
+        };
+        if let Err(error) = check_access(&record, &allowlist, attempt) {
+            return deny(error);
+        }
+        let charge = match &attempt.charge {
+            Ok(charge) => charge,
+            Err(error) => return deny(error.clone()),
+        };
+
+        // An identical retry of a call that is held or kept rides free: the
+        // vendor replays it rather than moving money twice.
+        let replay = match &attempt.idempotency_key {
+            Some(key) => {
+                #[derive(Deserialize)]
+                struct Prior {
+                    fingerprint: String,
+                    state: String,
+                }
+                let prior: Vec<Prior> = self.query(
+                    "SELECT i.fingerprint, r.state FROM idempotency i
+                     JOIN reservations r ON r.request_id = i.request_id WHERE i.idem_key = ?",
+                    vec![key.as_str().into()],
+                )?;
+                prior
+                    .first()
+                    .is_some_and(|p| p.fingerprint == attempt.fingerprint && p.state != "released")
+            }
+            None => false,
+        };
+
+        let (cost, repriced) = if replay {
+            (Money::ZERO, None)
+        } else {
+            match charge {
+                Charge::Free => (Money::ZERO, None),
+                Charge::Amount { usd, minor } => (
+                    *usd,
+                    Some(PricedObject {
+                        minor: *minor,
+                        usd: *usd,
+                    }),
+                ),
+                Charge::FollowUp {
+                    object,
+                    minor,
+                    unknown_is_free,
+                } => {
+                    #[derive(Deserialize)]
+                    struct Known {
+                        minor: u64,
+                        usd: u64,
+                    }
+                    let known: Vec<Known> = self.query(
+                        "SELECT minor, usd FROM priced_objects WHERE object = ?",
+                        vec![object.as_str().into()],
+                    )?;
+                    let known = known.first().map(|k| PricedObject {
+                        minor: k.minor,
+                        usd: Money::from_micros(k.usd),
+                    });
+                    match follow_up_cost(object, known, *minor, *unknown_is_free) {
+                        Ok(priced) => priced,
+                        Err(error) => return deny(error),
+                    }
+                }
+            }
+        };
+
+        let day = ledger_day(attempt.now);
+        let (held, kept) = self.day_totals(day)?;
+        let committed = held
+            .checked_add(kept)
+            .unwrap_or(Money::from_micros(u64::MAX));
+        let remaining = match reserve(record.daily_cap, committed, cost) {
+            Ok(remaining) => remaining,
+            Err(error) => return deny(error),
+        };
+
+        let object = match charge {
+            Charge::FollowUp { object, .. } => Some(object.as_str()),
+            _ => None,
+        };
+        self.run(
+            "INSERT INTO reservations
+               (request_id, day, cost, state, created_at, charge_kind, object, priced_minor, priced_usd)
+             VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?)",
+            vec![
+                attempt.request_id.as_str().into(),
+                day.into(),
+                (cost.micros() as i64).into(),
+                attempt.now.into(),
+                charge_kind(charge).into(),
+                object.into(),
+                repriced.map(|p| p.minor as i64).into(),
+                repriced.map(|p| p.usd.micros() as i64).into(),
+            ],
+        )?;
+        self.add_to_day(day, cost.micros() as i64, 0)?;
+        if let (Some(key), false) = (&attempt.idempotency_key, replay) {
+            self.run(
+                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint) VALUES (?, ?, ?)",
+                vec![key.as_str().into(), attempt.request_id.as_str().into(), attempt.fingerprint.as_str().into()],
+            )?;
+        }
+        self.audit(attempt, "allowed", None, cost, false)?;
+        Ok(Decision::Allowed { cost, remaining })
+    }
+
+    /// Keeps or releases a reservation once the vendor answered. Returns the
+    /// remaining cap for today.
+    fn settle(&self, settlement: &Settlement) -> Result<Money> {
+        #[derive(Deserialize)]
+        struct Held {
+            day: i64,
+            cost: u64,
+            charge_kind: String,
+            object: Option<String>,
+            priced_minor: Option<u64>,
+            priced_usd: Option<u64>,
+        }
+        let held: Vec<Held> = self.query(
+            "SELECT day, cost, charge_kind, object, priced_minor, priced_usd FROM reservations
+             WHERE request_id = ? AND state = 'held'",
+            vec![settlement.request_id.as_str().into()],
+        )?;
+        if let Some(h) = held.first() {
+            let rule = settle_as(settlement.upstream_status);
+            let cost = h.cost as i64;
+            let (state, kept_delta) = match rule {
+                SettleAs::Release => ("released", 0),
+                SettleAs::Keep | SettleAs::KeepAmbiguous => ("kept", cost),
+            };
+            self.add_to_day(h.day, -cost, kept_delta)?;
+            self.run(
+                "UPDATE reservations SET state = ? WHERE request_id = ?",
+                vec![state.into(), settlement.request_id.as_str().into()],
+            )?;
+            if rule == SettleAs::Keep {
+                // Remember what this key paid for, so confirming or capturing
+                // it later is not charged again.
+                let object = match h.charge_kind.as_str() {
+                    "amount" => settlement.created_object.clone(),
+                    _ => h.object.clone(),
+                };
+                if let (Some(object), Some(minor), Some(usd)) =
+                    (object, h.priced_minor, h.priced_usd)
+                {
+                    self.run(
+                        "INSERT OR REPLACE INTO priced_objects (object, minor, usd) VALUES (?, ?, ?)",
+                        vec![object.into(), (minor as i64).into(), (usd as i64).into()],
+                    )?;
+                }
+            }
+            let (code, message) = match (rule, settlement.upstream_status) {
+                (SettleAs::KeepAmbiguous, Some(s)) => (
+                    Some("upstream_error"),
+                    Some(format!(
+                        "vendor answered {s}; the cost is kept because money may have moved"
+                    )),
+                ),
+                (SettleAs::KeepAmbiguous, None) => (
+                    Some("upstream_unreachable"),
+                    Some(
+                        "no answer from the vendor; the cost is kept because money may have moved"
+                            .to_owned(),
+                    ),
+                ),
+                _ => (None, None),
+            };
+            let final_cost = if rule == SettleAs::Release { 0 } else { cost };
+            self.run(
+                "UPDATE outbox SET upstream_status = ?, cost = ?, code = ?, message = ?, settled = 1
+                 WHERE request_id = ?",
+                vec![
+                    settlement.upstream_status.map(i64::from).into(),
+                    final_cost.into(),
+                    code.into(),
+                    message.into(),
+                    settlement.request_id.as_str().into(),
+                ],
+            )?;
+        }
+        self.remaining(settlement.now)
+    }
+
+    fn remaining(&self, now: i64) -> Result<Money> {
+        let Some((record, _)) = self.record()? else {
+            return Ok(Money::ZERO);
+        };
+        let (held, kept) = self.day_totals(ledger_day(now))?;
+        Ok(record
+            .daily_cap
+            .saturating_sub(held.checked_add(kept).unwrap_or(record.daily_cap)))
+    }
+
+    /// Resolves reservations whose Worker never settled them: kept, because
+    /// the call may have reached the vendor, and audited as `unsettled`.
+    fn resolve_stale(&self, now: i64) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Stale {
+            request_id: String,
+        }
+        let stale: Vec<Stale> = self.query(
+            "SELECT request_id FROM reservations WHERE state = 'held' AND created_at <= ?",
+            vec![(now - SETTLE_DEADLINE_MS).into()],
+        )?;
+        for s in stale {
+            self.settle(&Settlement {
+                request_id: s.request_id.clone(),
+                upstream_status: None,
+                created_object: None,
+                now,
+            })?;
+            self.run(
+                "UPDATE outbox SET code = 'unsettled', message = ? WHERE request_id = ?",
+                vec![
+                    "the Worker never reported the vendor's answer; the cost is kept because money may have moved".into(),
+                    s.request_id.as_str().into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure an alarm fires by `at` (epoch ms).
+    async fn alarm_by(&self, at: i64) -> Result<()> {
+        let storage = self.state.storage();
+        let current = match self.alarm_at.get() {
+            Some(t) => Some(t),
+            None => storage.get_alarm().await?,
+        };
+        if current.is_some_and(|t| t <= at) {
+            self.alarm_at.set(current);
+            return Ok(());
+        }
+        let offset = (at - Date::now().as_millis() as i64).max(0);
+        storage.set_alarm(offset).await?;
+        self.alarm_at.set(Some(at));
+        Ok(())
+    }
+
+    async fn flush_outbox(&self, record: &KeyRecord, now: i64) -> Result<()> {
+        loop {
+            let rows: Vec<store::AuditRow> = self.query(
+                &format!(
+                    "SELECT request_id AS id, created_at, method, path, decision, code, message,
+                            upstream_status, cost AS cost_micros
+                     FROM outbox WHERE settled = 1 ORDER BY created_at LIMIT {FLUSH_BATCH}"
+                ),
+                vec![],
+            )?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let (held, kept) = self.day_totals(ledger_day(now))?;
+            let spent = held.checked_add(kept).unwrap_or(held);
+            let db = self.env.d1(store::DB)?;
+            store::write_audit(&db, record, &rows, ledger_day(now), spent).await?;
+            // Rows may have been re-settled while D1 was written; only the
+            // ones sent go, and they went whole (the insert is idempotent).
+            for row in &rows {
+                self.run(
+                    "DELETE FROM outbox WHERE request_id = ? AND settled = 1",
+                    vec![row.id.as_str().into()],
+                )?;
+            }
+        }
+    }
+
+    async fn on_alarm(&self) -> Result<()> {
+        self.alarm_at.set(None);
+        let now = Date::now().as_millis() as i64;
+        let Some((record, _)) = self.record()? else {
+            return Ok(());
+        };
+        self.resolve_stale(now)?;
+        match self.flush_outbox(&record, now).await {
+            Ok(()) => {
+                self.run("DELETE FROM flush_state", vec![])?;
+            }
+            Err(e) => {
+                #[derive(Deserialize)]
+                struct Failures {
+                    failures: i64,
+                }
+                let failures: Vec<Failures> =
+                    self.query("SELECT failures FROM flush_state", vec![])?;
+                let failures = failures.first().map_or(0, |f| f.failures) + 1;
+                self.run(
+                    "INSERT OR REPLACE INTO flush_state (one, failures, last_error) VALUES (1, ?, ?)",
+                    vec![failures.into(), e.to_string().into()],
+                )?;
+                let backoff = (RETRY_MIN_MS << failures.min(6)).min(RETRY_MAX_MS);
+                console_error!(
+                    "audit flush for {} failed ({failures}x), retrying in {backoff} ms: {e}",
+                    record.id
+                );
+                return self.alarm_by(now + backoff).await;
+            }
+        }
+        // Still holding reservations: come back when the oldest is due.
+        #[derive(Deserialize)]
+        struct Oldest {
+            v: Option<i64>,
+        }
+        let oldest: Vec<Oldest> = self.query(
+            "SELECT MIN(created_at) AS v FROM reservations WHERE state = 'held'",
+            vec![],
+        )?;
+        if let Some(t) = oldest.first().and_then(|o| o.v) {
+            self.alarm_by(t + SETTLE_DEADLINE_MS).await?;
+        }
+        Ok(())
+    }
+
+    fn init(&self, record: &KeyRecord) -> Result<std::result::Result<(), ApiError>> {
+        if self.record()?.is_some() {
+            return Ok(Err(ApiError::bad_request(format!(
+                "key {} already exists",
+                record.id
+            ))));
+        }
+        self.sql().exec(SCHEMA, None)?;
+        self.save_record(record)?;
+        Ok(Ok(()))
+    }
+
+    fn revoke(&self, now: i64) -> Result<Option<KeyRecord>> {
+        let Some((mut record, _)) = self.record()? else {
+            return Ok(None);
+        };
+        if record.revoked_at.is_none() {
+            record.revoked_at = Some(now);
+            self.save_record(&record)?;
+        }
+        Ok(Some(record))
+    }
+
+    fn key_state(&self, now: i64) -> Result<Option<KeyState>> {
+        let Some((record, _)) = self.record()? else {
+            return Ok(None);
+        };
+        let (held, kept) = self.day_totals(ledger_day(now))?;
+        let committed = held.checked_add(kept).unwrap_or(record.daily_cap);
+        Ok(Some(KeyState {
+            remaining_today: record.daily_cap.saturating_sub(committed),
+            spent_today: kept,
+            held_today: held,
+            record,
+        }))
+    }
+}
+
+fn charge_kind(charge: &Charge) -> &'static str {
+    match charge {
+        Charge::Free => "free",
+        Charge::Amount { .. } => "amount",
+        Charge::FollowUp { .. } => "follow_up",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// `{ "now": … }`, the body of the clock-only operations.
+#[derive(Serialize, Deserialize)]
+pub struct At {
+    pub now: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Settled {
+    pub remaining: Money,
+}
+
+impl DurableObject for VaultKey {
+    fn new(state: State, env: Env) -> Self {
+        VaultKey {
+            state,
+            env,
+            cached: RefCell::new(None),
+            alarm_at: Cell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let body = req.text().await?;
+        match req.path().as_str() {
+            "/authorize" => {
+                let attempt: Attempt = serde_json::from_str(&body)?;
+                let decision = self.authorize(&attempt)?;
+                // A denial is final now; an allowance needs a safety alarm in
+                // case its settlement never comes.
+                let due = match decision {
+                    Decision::Denied { .. } => attempt.now,
+                    Decision::Allowed { .. } => attempt.now + SETTLE_DEADLINE_MS,
+                };
+                if self.cached.borrow().is_some() {
+                    self.alarm_by(due).await?;
+                }
+                Response::from_json(&decision)
+            }
+            "/settle" => {
+                let settlement: Settlement = serde_json::from_str(&body)?;
+                let remaining = self.settle(&settlement)?;
+                self.alarm_by(settlement.now).await?;
+                Response::from_json(&Settled { remaining })
+            }
+            "/init" => {
+                let record: KeyRecord = serde_json::from_str(&body)?;
+                match self.init(&record)? {
+                    Ok(()) => Response::from_json(&record),
+                    Err(e) => Ok(Response::from_json(&e)?.with_status(409)),
+                }
+            }
+            "/revoke" => {
+                let at: At = serde_json::from_str(&body)?;
+                match self.revoke(at.now)? {
+                    Some(record) => Response::from_json(&record),
+                    None => Response::error("unknown key", 404),
+                }
+            }
+            "/state" => {
+                let at: At = serde_json::from_str(&body)?;
+                match self.key_state(at.now)? {
+                    Some(state) => Response::from_json(&state),
+                    None => Response::error("unknown key", 404),
+                }
+            }
+            other => Response::error(format!("no operation {other}"), 404),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.on_alarm().await?;
+        Response::ok("")
+    }
+}
+
+/// The Worker's handle on one key's object.
+pub struct VaultKeyClient {
+    stub: Stub,
+}
+
+/// The binding of the `VaultKey` class in `wrangler.toml`.
+pub const BINDING: &str = "VAULT_KEY";
+
+impl VaultKeyClient {
+    pub fn for_key(env: &Env, key_id: &str) -> Result<VaultKeyClient> {
+        Ok(VaultKeyClient {
+            stub: env.durable_object(BINDING)?.get_by_name(key_id)?,
+        })
+    }
+
+    async fn post<T: Serialize>(&self, op: &str, body: &T) -> Result<(u16, String)> {
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(serde_json::to_string(body)?.into()));
+        let req = Request::new_with_init(&format!("https://vault-key/{op}"), &init)?;
+        let mut res = self.stub.fetch_with_request(req).await?;
+        Ok((res.status_code(), res.text().await?))
+    }
+
+    async fn expect<T: Serialize, R: DeserializeOwned>(
+        &self,
+        op: &str,
+        body: &T,
+    ) -> Result<Option<R>> {
+        match self.post(op, body).await? {
+            (200, text) => Ok(Some(serde_json::from_str(&text)?)),
+            (404, _) => Ok(None),
+            (status, text) => Err(Error::RustError(format!(
+                "vault key {op} answered {status}: {text}"
+            ))),
+        }
+    }
+
+    pub async fn authorize(&self, attempt: &Attempt) -> Result<Decision> {
+        self.expect("authorize", attempt)
+            .await?
+            .ok_or_else(|| Error::RustError("vault key authorize: no answer".into()))
+    }
+
+    pub async fn settle(&self, settlement: &Settlement) -> Result<Money> {
+        let settled: Option<Settled> = self.expect("settle", settlement).await?;
+        Ok(settled.map_or(Money::ZERO, |s| s.remaining))
+    }
+
+    /// Creates the key; `Err(ApiError)` when the id is taken.
+    pub async fn init(&self, record: &KeyRecord) -> Result<std::result::Result<(), ApiError>> {
+        match self.post("init", record).await? {
+            (200, _) => Ok(Ok(())),
+            (409, text) => Ok(Err(serde_json::from_str(&text)?)),
+            (status, text) => Err(Error::RustError(format!(
+                "vault key init answered {status}: {text}"
+            ))),
+        }
+    }
+
+    pub async fn revoke(&self, now: i64) -> Result<Option<KeyRecord>> {
+        self.expect("revoke", &At { now }).await
+    }
+
+    pub async fn state(&self, now: i64) -> Result<Option<KeyState>> {
+        self.expect("state", &At { now }).await
+    }
+}

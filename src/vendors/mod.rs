@@ -1,0 +1,138 @@
+//! Vendors behind one small interface: how Keybrake authenticates upstream,
+//! how it shapes the request body, how it prices a call, and how its errors
+//! look to the vendor's own SDK. Adding a vendor is adding a file here and a
+//! line in `vendor_for`. Nothing in this module touches the runtime.
+
+pub mod stripe;
+
+use crate::core::currency::RateTable;
+use crate::core::endpoint::CanonicalPath;
+use crate::core::money::Money;
+use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a call costs, as far as the request alone can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Charge {
+    /// Moves no money (reads, metadata updates, cancellations).
+    Free,
+    /// Moves a stated amount. The object it creates is remembered by the key
+    /// so later steps on it (confirm, capture) are not charged again.
+    Amount {
+        usd: Money,
+        /// The amount as the vendor states it, in the currency's minor unit.
+        minor: u64,
+    },
+    /// A step on an existing object (`/v1/payment_intents/pi_1/capture`).
+    /// Free up to what this key already priced for it; an increase is
+    /// charged pro rata; an object this key did not create cannot be priced
+    /// unless `unknown_is_free` (the step moves no money by itself).
+    FollowUp {
+        object: String,
+        minor: Option<u64>,
+        unknown_is_free: bool,
+    },
+}
+
+impl Charge {
+    /// The most this call can cost before the key's own records are known.
+    pub fn stated_usd(&self) -> Money {
+        match self {
+            Charge::Amount { usd, .. } => *usd,
+            _ => Money::ZERO,
+        }
+    }
+}
+
+/// The parts of a proxied request a vendor looks at.
+pub struct PricingInput<'a> {
+    pub method: &'a str,
+    pub path: &'a CanonicalPath,
+    /// The body exactly as it will be forwarded.
+    pub body: &'a [u8],
+    pub rates: &'a RateTable,
+}
+
+/// Reads configuration by name (Worker Secrets and vars in production, a map
+/// in tests).
+pub trait ConfigSource {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub trait Vendor: Sync {
+    /// The path prefix and the `vendor` of a key: `stripe`.
+    fn name(&self) -> &'static str;
+
+    /// The upstream base URL, e.g. `https://api.stripe.com`.
+    fn api_base(&self, config: &dyn ConfigSource) -> String;
+
+    /// The real credential, as the `Authorization` header value to forward.
+    fn upstream_authorization(&self, config: &dyn ConfigSource) -> ApiResult<String>;
+
+    /// Headers whose value scopes the call to another account; forwarded
+    /// only when the key lists the value in `allowed_accounts`.
+    fn account_headers(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// A response header through which the vendor's SDK learns whether to
+    /// retry (`Stripe-Should-Retry`); set to `false` on every denial.
+    fn retry_hint_header(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The header that makes a retry safe, when the vendor has one.
+    fn idempotency_header(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Rewrites the client's body into what the vendor accepts; returns the
+    /// new body and its content type when it changed.
+    fn prepare_body(
+        &self,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> ApiResult<(Vec<u8>, Option<&'static str>)> {
+        let _ = content_type;
+        Ok((body, None))
+    }
+
+    fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge>;
+
+    /// The id of the object a successful money-moving call created.
+    fn created_object_id(&self, response_body: &[u8]) -> Option<String> {
+        let v: Value = serde_json::from_slice(response_body).ok()?;
+        v.get("id")?.as_str().map(str::to_owned)
+    }
+
+    /// The error body the vendor's SDK understands, carrying Keybrake's code.
+    fn error_body(&self, error: &ApiError) -> Value;
+}
+
+static STRIPE: stripe::Stripe = stripe::Stripe;
+
+/// The vendor named by a key's `vendor` or a proxy path's first segment.
+pub fn vendor_for(name: &str) -> Option<&'static dyn Vendor> {
+    match name {
+        "stripe" => Some(&STRIPE),
+        _ => None,
+    }
+}
+
+/// Names of every vendor Keybrake can proxy, for error messages.
+pub const VENDOR_NAMES: &[&str] = &["stripe"];
+
+/// Reads a required secret or fails closed with `not_configured`.
+pub fn required(config: &dyn ConfigSource, name: &str) -> ApiResult<String> {
+    config
+        .get(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                crate::error::ErrorCode::NotConfigured,
+                format!("Keybrake has no {name} configured"),
+            )
+        })
+}
