@@ -222,8 +222,9 @@ pub async fn handle(
     // A priced call settles before the client hears back, so a released
     // cap or a newly paid object is visible to its very next call. A free
     // call settles off the response path.
-    let remaining = if cost > Money::ZERO || charge != Charge::Free {
-        object.settle(&settlement).await?
+    let (cost, remaining) = if cost > Money::ZERO || charge != Charge::Free {
+        let settled = object.settle(&settlement).await?;
+        (settled.cost, settled.remaining)
     } else {
         let env = env.clone();
         let key = key_id.as_str().to_owned();
@@ -237,7 +238,7 @@ pub async fn handle(
                 worker::console_error!("settle of {} failed: {e}", settlement.request_id);
             }
         });
-        remaining
+        (cost, remaining)
     };
 
     // 7. respond

@@ -333,9 +333,9 @@ impl VaultKey {
         Ok(Decision::Allowed { cost, remaining })
     }
 
-    /// Keeps or releases a reservation once the vendor answered. Returns the
-    /// remaining cap for today.
-    fn settle(&self, settlement: &Settlement) -> Result<Money> {
+    /// Keeps or releases a reservation once the vendor answered. Returns
+    /// what the call finally cost and the cap left for today.
+    fn settle(&self, settlement: &Settlement) -> Result<Settled> {
         #[derive(Deserialize)]
         struct Held {
             day: i64,
@@ -350,6 +350,7 @@ impl VaultKey {
              WHERE request_id = ? AND state = 'held'",
             vec![settlement.request_id.as_str().into()],
         )?;
+        let mut final_cost = Money::ZERO;
         if let Some(h) = held.first() {
             let rule = settle_as(settlement.upstream_status);
             let cost = h.cost as i64;
@@ -394,20 +395,25 @@ impl VaultKey {
                 ),
                 _ => (None, None),
             };
-            let final_cost = if rule == SettleAs::Release { 0 } else { cost };
+            if rule != SettleAs::Release {
+                final_cost = Money::from_micros(h.cost);
+            }
             self.run(
                 "UPDATE outbox SET upstream_status = ?, cost = ?, code = ?, message = ?, settled = 1
                  WHERE request_id = ?",
                 vec![
                     settlement.upstream_status.map(i64::from).into(),
-                    final_cost.into(),
+                    (final_cost.micros() as i64).into(),
                     code.into(),
                     message.into(),
                     settlement.request_id.as_str().into(),
                 ],
             )?;
         }
-        self.remaining(settlement.now)
+        Ok(Settled {
+            cost: final_cost,
+            remaining: self.remaining(settlement.now)?,
+        })
     }
 
     fn remaining(&self, now: i64) -> Result<Money> {
@@ -599,8 +605,10 @@ pub struct At {
     pub now: i64,
 }
 
+/// What a settled call cost in the end, and the cap left today.
 #[derive(Serialize, Deserialize)]
 pub struct Settled {
+    pub cost: Money,
     pub remaining: Money,
 }
 
@@ -633,9 +641,9 @@ impl DurableObject for VaultKey {
             }
             "/settle" => {
                 let settlement: Settlement = serde_json::from_str(&body)?;
-                let remaining = self.settle(&settlement)?;
+                let settled = self.settle(&settlement)?;
                 self.alarm_by(settlement.now).await?;
-                Response::from_json(&Settled { remaining })
+                Response::from_json(&settled)
             }
             "/init" => {
                 let record: KeyRecord = serde_json::from_str(&body)?;
@@ -712,9 +720,10 @@ impl VaultKeyClient {
             .ok_or_else(|| Error::RustError("vault key authorize: no answer".into()))
     }
 
-    pub async fn settle(&self, settlement: &Settlement) -> Result<Money> {
-        let settled: Option<Settled> = self.expect("settle", settlement).await?;
-        Ok(settled.map_or(Money::ZERO, |s| s.remaining))
+    pub async fn settle(&self, settlement: &Settlement) -> Result<Settled> {
+        self.expect("settle", settlement)
+            .await?
+            .ok_or_else(|| Error::RustError("vault key settle: unknown key".into()))
     }
 
     /// Creates the key; `Err(ApiError)` when the id is taken.
