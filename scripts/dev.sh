@@ -12,4 +12,7 @@ if [ ! -f .dev.vars ]; then
   echo "Created .dev.vars with a new admin token: $token"
 fi
 node_modules/.bin/wrangler d1 migrations apply DB --local </dev/null
-exec node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" "$@"
+# STRIPE_API_BASE=http://127.0.0.1:12111 points Keybrake at a local fake.
+extra=()
+[ -n "${STRIPE_API_BASE:-}" ] && extra+=(--var "STRIPE_API_BASE:$STRIPE_API_BASE")
+exec node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" "${extra[@]}" "$@"

@@ -7,7 +7,7 @@ function stripeError(res, status, code, message, type = "invalid_request_error")
   res.end(JSON.stringify({ error: { type, code, message } }));
 }
 
-export async function startFakeStripe() {
+export async function startFakeStripe(port = 0, secret = "sk_test_fake_keybrake_upstream_secret_0123456789") {
   const requests = [];
   let seq = 0;
   // Optional override: (req, record) => undefined | {status, body, delayMs}
@@ -72,9 +72,9 @@ export async function startFakeStripe() {
       return stripeError(res, 404, "resource_missing", `Unrecognized request URL (${req.method}: ${url.pathname})`);
     });
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
   const fake = {
-    secret: "sk_test_fake_keybrake_upstream_secret_0123456789",
+    secret,
     url: `http://127.0.0.1:${server.address().port}`,
     requests,
     respondWith(fn) {
@@ -87,4 +87,19 @@ export async function startFakeStripe() {
     close: () => new Promise((resolve) => server.close(resolve)),
   };
   return fake;
+}
+
+// Standalone: `node tests/support/fake-stripe.mjs [port]` serves the fake for
+// a local walk-through; its upstream secret is printed for .dev.vars.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const port = Number(process.argv[2] ?? 12111);
+  // The placeholder secret of .dev.vars.example, unless told otherwise.
+  const fake = await startFakeStripe(port, process.env.STRIPE_SECRET_KEY ?? "sk_test_replace_me");
+  console.log(`fake Stripe on ${fake.url}, accepting STRIPE_SECRET_KEY=${fake.secret}`);
+  setInterval(() => {
+    while (fake.requests.length) {
+      const r = fake.requests.shift();
+      console.log(`${r.method} ${r.path}${r.query} auth=${r.headers.authorization?.slice(0, 14)}… ${r.body}`);
+    }
+  }, 200);
 }
