@@ -28,7 +28,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     // Proxy: /<vendor>/<vendor path>
     if let Some(vendor) = segments.first().and_then(|s| vendors::vendor_for(s)) {
         let vendor_path = &path[1 + vendor.name().len()..];
-        return proxy::handle(req, env, ctx, vendor, vendor_path).await;
+        return match proxy::handle(req, env, ctx, vendor, vendor_path).await {
+            Ok(response) => Ok(response),
+            // A runtime failure (the key's object unreachable, storage):
+            // nothing was forwarded, and the details stay in the logs.
+            Err(e) => proxy::deny(vendor, &api::keys::internal(e), "", None),
+        };
     }
 
     let answer = match (req.method(), segments.as_slice()) {

@@ -223,8 +223,15 @@ pub async fn handle(
     // cap or a newly paid object is visible to its very next call. A free
     // call settles off the response path.
     let (cost, remaining) = if cost > Money::ZERO || charge != Charge::Free {
-        let settled = object.settle(&settlement).await?;
-        (settled.cost, settled.remaining)
+        match object.settle(&settlement).await {
+            Ok(settled) => (settled.cost, settled.remaining),
+            // The vendor has answered: its answer goes back whatever happens
+            // here. The object's alarm resolves the reservation (kept).
+            Err(e) => {
+                worker::console_error!("settle of {request_id} failed: {e}");
+                (cost, remaining)
+            }
+        }
     } else {
         let env = env.clone();
         let key = key_id.as_str().to_owned();
@@ -361,7 +368,9 @@ async fn send(url: &str, method: &str, headers: Headers, body: &[u8]) -> Result<
 }
 
 fn keybrake_headers(headers: &Headers, request_id: &str, key_id: Option<&str>) -> Result<()> {
-    headers.set("keybrake-request-id", request_id)?;
+    if !request_id.is_empty() {
+        headers.set("keybrake-request-id", request_id)?;
+    }
     if let Some(id) = key_id {
         headers.set("keybrake-key-id", id)?;
     }
@@ -370,7 +379,7 @@ fn keybrake_headers(headers: &Headers, request_id: &str, key_id: Option<&str>) -
 
 /// A denial in the vendor's error shape, telling its SDK not to retry
 /// unless retrying can help.
-fn deny(
+pub fn deny(
     vendor: &dyn Vendor,
     error: &ApiError,
     request_id: &str,
