@@ -15,7 +15,9 @@ pub enum ErrorCode {
     KeyRevoked,
     EndpointNotAllowed,
     VendorMismatch,
-    HeaderNotAllowed,
+    /// The call names an account (Stripe-Account, a Twilio account SID)
+    /// the key may not act for.
+    AccountNotAllowed,
     CapExhausted,
     BadRequest,
     UnpriceableRequest,
@@ -34,7 +36,7 @@ impl ErrorCode {
         match self {
             BadRequest | UnpriceableRequest => 400,
             Unauthorized | InvalidKey | KeyExpired | KeyRevoked => 401,
-            EndpointNotAllowed | VendorMismatch | HeaderNotAllowed => 403,
+            EndpointNotAllowed | VendorMismatch | AccountNotAllowed => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             PayloadTooLarge => 413,
@@ -54,7 +56,7 @@ impl ErrorCode {
             KeyRevoked => "key_revoked",
             EndpointNotAllowed => "endpoint_not_allowed",
             VendorMismatch => "vendor_mismatch",
-            HeaderNotAllowed => "header_not_allowed",
+            AccountNotAllowed => "account_not_allowed",
             CapExhausted => "cap_exhausted",
             BadRequest => "bad_request",
             UnpriceableRequest => "unpriceable_request",
@@ -153,7 +155,7 @@ mod tests {
             KeyRevoked,
             EndpointNotAllowed,
             VendorMismatch,
-            HeaderNotAllowed,
+            AccountNotAllowed,
             CapExhausted,
             BadRequest,
             UnpriceableRequest,

@@ -185,7 +185,7 @@ pub fn check_access(
     if let Some(account) = &attempt.account {
         if !record.allowed_accounts.iter().any(|a| a == account) {
             return Err(ApiError::new(
-                ErrorCode::HeaderNotAllowed,
+                ErrorCode::AccountNotAllowed,
                 format!("this key may not act for account {account:?}"),
             ));
         }
@@ -395,7 +395,7 @@ mod tests {
                     ..attempt()
                 }
             ),
-            Err(ErrorCode::HeaderNotAllowed)
+            Err(ErrorCode::AccountNotAllowed)
         );
     }
 

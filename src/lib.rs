@@ -25,15 +25,18 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
 
-    // Proxy: /<vendor>/<vendor path>
+    // Proxy, by host (`stripe.<anything>`: for SDKs that cannot add a path
+    // prefix) or by path (`/<vendor>/<vendor path>`).
+    let host = req.headers().get("host")?.unwrap_or_default();
+    let by_host = host
+        .split_once('.')
+        .and_then(|(first, _)| vendors::vendor_for(first));
+    if let Some(vendor) = by_host {
+        return proxy_or_fail(req, env, ctx, vendor, &path).await;
+    }
     if let Some(vendor) = segments.first().and_then(|s| vendors::vendor_for(s)) {
         let vendor_path = &path[1 + vendor.name().len()..];
-        return match proxy::handle(req, env, ctx, vendor, vendor_path).await {
-            Ok(response) => Ok(response),
-            // A runtime failure (the key's object unreachable, storage):
-            // nothing was forwarded, and the details stay in the logs.
-            Err(e) => proxy::deny(vendor, &api::keys::internal(e), "", None),
-        };
+        return proxy_or_fail(req, env, ctx, vendor, vendor_path).await;
     }
 
     let answer = match (req.method(), segments.as_slice()) {
@@ -44,6 +47,21 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         _ => Err(ApiError::not_found(&format!("route {path}"))),
     };
     answer.or_else(|e| http::error(&e))
+}
+
+async fn proxy_or_fail(
+    req: Request,
+    env: Env,
+    ctx: Context,
+    vendor: &'static dyn vendors::Vendor,
+    vendor_path: &str,
+) -> Result<Response> {
+    match proxy::handle(req, env, ctx, vendor, vendor_path).await {
+        Ok(response) => Ok(response),
+        // A runtime failure (the key's object unreachable, storage): nothing
+        // was forwarded, and the details stay in the logs.
+        Err(e) => proxy::deny(vendor, &api::keys::internal(e), "", None),
+    }
 }
 
 async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Response> {

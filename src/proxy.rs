@@ -25,7 +25,7 @@ use worker::{
 use crate::core::currency::RateTable;
 use crate::core::endpoint::canonicalize;
 use crate::core::money::Money;
-use crate::core::token::{hash_token, hex, parse_token, request_id};
+use crate::core::token::{hash_token, hex, parse_token, request_id, TOKEN_PREFIX};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{now_ms, EnvConfig};
 use crate::ledger::{Attempt, Decision, Settlement};
@@ -100,9 +100,11 @@ pub async fn handle(
     };
     let token = token.unwrap_or_default();
 
-    // 2. route
-    let path =
-        canonicalize(vendor_path).map_err(|e| ApiError::bad_request(format!("refused: {e}")));
+    // 2. route: the path exactly as it will be forwarded
+    let path = canonicalize(vendor_path)
+        .map_err(|e| ApiError::bad_request(format!("refused: {e}")))
+        .and_then(|p| vendor.forward_path(p, &key_id, &config));
+    let forward_path = path.as_ref().map_or(vendor_path, |p| p.as_str()).to_owned();
 
     // 3. price
     let content_type = req.headers().get("content-type")?;
@@ -121,6 +123,7 @@ pub async fn handle(
                 path,
                 body: forward_body,
                 rates: &rates,
+                config: &config,
             })
         }),
     };
@@ -139,11 +142,11 @@ pub async fn handle(
         token_hash: hash_token(&token).0,
         vendor: vendor.name().to_owned(),
         method: method.clone(),
-        path: vendor_path.to_owned(),
+        path: forward_path.clone(),
         charge: charge.clone(),
         account,
         idempotency_key,
-        fingerprint: fingerprint(&method, vendor_path, query.as_deref(), forward_body),
+        fingerprint: fingerprint(&method, &forward_path, query.as_deref(), forward_body),
         now,
     };
     let object = VaultKeyClient::for_key(&env, key_id.as_str())?;
@@ -279,8 +282,9 @@ pub async fn handle(
     })
 }
 
-/// The vault key from `Authorization: Bearer <key>` or Stripe's Basic form
-/// (the key as username, empty password).
+/// The vault key from `Authorization: Bearer <key>` or Basic auth, where it
+/// may be the username (Stripe's form) or the password (Twilio's SDK sends
+/// the account SID as username).
 fn presented_token(headers: &Headers) -> Option<String> {
     let value = headers.get("authorization").ok()??;
     let (scheme, rest) = value.trim().split_once(' ')?;
@@ -292,7 +296,13 @@ fn presented_token(headers: &Headers) -> Option<String> {
             .decode(rest.trim())
             .ok()?;
         let text = String::from_utf8(raw).ok()?;
-        return Some(text.split(':').next()?.to_owned());
+        let (user, pass) = text.split_once(':').unwrap_or((&text, ""));
+        let token = if pass.starts_with(TOKEN_PREFIX) {
+            pass
+        } else {
+            user
+        };
+        return Some(token.to_owned());
     }
     None
 }

@@ -260,6 +260,7 @@ impl VaultKey {
         } else {
             match charge {
                 Charge::Free => (Money::ZERO, None),
+                Charge::Usage { usd } => (*usd, None),
                 Charge::Amount { usd, minor } => (
                     *usd,
                     Some(PricedObject {
@@ -588,6 +589,7 @@ fn charge_kind(charge: &Charge) -> &'static str {
     match charge {
         Charge::Free => "free",
         Charge::Amount { .. } => "amount",
+        Charge::Usage { .. } => "usage",
         Charge::FollowUp { .. } => "follow_up",
     }
 }

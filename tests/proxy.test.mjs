@@ -108,7 +108,7 @@ describe("endpoint allowlist", () => {
       body: { amount: 100, currency: "usd" },
     });
     assert.equal(res.status, 403);
-    assert.equal(res.json.code, "header_not_allowed");
+    assert.equal(res.json.code, "account_not_allowed");
     assert.equal(stripe.requests.length, before);
     const scoped = await kb.issueKey({ allowed_accounts: ["acct_ok"] });
     const ok = await kb.proxy(scoped.token, "/stripe/v1/payment_intents", {

@@ -15,7 +15,7 @@ use crate::http::{self, now_ms, EnvConfig};
 use crate::ledger::{KeyRecord, KeyStatus};
 use crate::store::{self, Cursor, KeyQuery, KeyRow};
 use crate::vault_key::{KeyState, VaultKeyClient};
-use crate::vendors::{vendor_for, ConfigSource, VENDOR_NAMES};
+use crate::vendors::{vendor_for, vendor_names, ConfigSource};
 
 const CREATE_FIELDS: &[&str] = &[
     "label",
@@ -60,7 +60,7 @@ fn parse_new_key(body: &Map<String, Value>, max_ttl_secs: u64) -> ApiResult<NewK
             "vendor",
             format!(
                 "{vendor:?} is not supported (supported: {})",
-                VENDOR_NAMES.join(", ")
+                vendor_names()
             ),
         ));
     }
@@ -162,9 +162,10 @@ fn max_ttl_secs(env: &Env) -> ApiResult<u64> {
     parse_duration_secs(&text).map_err(|e| ApiError::internal(format!("KEYBRAKE_MAX_TTL {e}")))
 }
 
-/// A key as every answer shows it.
+/// A key as every answer shows it, with its vendor's extra fields (a
+/// Twilio key's `account_sid`).
 fn record_json(r: &KeyRecord, now: i64) -> Value {
-    json!({
+    let mut v = json!({
         "id": r.id,
         "label": r.label,
         "vendor": r.vendor,
@@ -176,7 +177,13 @@ fn record_json(r: &KeyRecord, now: i64) -> Value {
         "expiresAt": r.expires_at,
         "revoked_at": r.revoked_at.map(to_rfc3339),
         "status": KeyStatus::of(r.revoked_at, r.expires_at, now).as_str(),
-    })
+    });
+    if let (Some(vendor), Some(id)) = (vendor_for(&r.vendor), KeyId::parse(&r.id)) {
+        for (name, value) in vendor.issued_fields(&id) {
+            v[name] = value;
+        }
+    }
+    v
 }
 
 fn state_json(s: &KeyState, now: i64) -> Value {

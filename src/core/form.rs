@@ -47,12 +47,45 @@ fn append(out: &mut form_urlencoded::Serializer<'_, String>, key: &str, value: &
 pub struct FormBody(Vec<(String, String)>);
 
 impl FormBody {
+    /// Parses a form body, refusing what a vendor might decode differently:
+    /// bytes that are not UTF-8 and `%` not followed by two hex digits.
+    pub fn parse_strict(body: &[u8]) -> Result<FormBody, String> {
+        std::str::from_utf8(body).map_err(|_| "the form body is not valid UTF-8".to_owned())?;
+        let mut i = 0;
+        while let Some(p) = body[i..].iter().position(|&b| b == b'%') {
+            let at = i + p;
+            let hex = body.get(at + 1..at + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return Err(format!("the form body has a broken %-escape at byte {at}"));
+            }
+            i = at + 3;
+        }
+        let parsed = FormBody::parse(body);
+        if parsed
+            .0
+            .iter()
+            .any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
+        {
+            return Err("the form body decodes to text that is not valid UTF-8".into());
+        }
+        Ok(parsed)
+    }
+
     pub fn parse(body: &[u8]) -> FormBody {
         FormBody(
             form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
+    }
+
+    /// Every value of a repeated field (`MediaUrl`, `to`), in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The single value of a top-level field; `Err` when it is repeated (an
@@ -123,6 +156,18 @@ mod tests {
             form,
             "items%5B0%5D%5Bprice%5D=p_1&items%5B0%5D%5Bquantity%5D=2"
         );
+    }
+
+    #[test]
+    fn strict_parsing_refuses_undecodable_bodies() {
+        assert!(FormBody::parse_strict(b"amount=100&currency=usd").is_ok());
+        assert!(FormBody::parse_strict(b"a=%E2%82%AC").is_ok());
+        assert!(FormBody::parse_strict(b"amount=%zz").is_err());
+        assert!(FormBody::parse_strict(b"amount=1%").is_err());
+        assert!(FormBody::parse_strict(b"amount=\xff").is_err());
+        assert!(FormBody::parse_strict(b"a=%ff%fe").is_err());
+        let media = FormBody::parse(b"MediaUrl=a&MediaUrl=b");
+        assert_eq!(media.all("MediaUrl"), vec!["a", "b"]);
     }
 
     #[test]

@@ -5,5 +5,6 @@ pub mod duration;
 pub mod endpoint;
 pub mod form;
 pub mod money;
+pub mod sms;
 pub mod time;
 pub mod token;

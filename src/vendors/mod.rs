@@ -3,12 +3,15 @@
 //! look to the vendor's own SDK. Adding a vendor is adding a file here and a
 //! line in `vendor_for`. Nothing in this module touches the runtime.
 
+pub mod resend;
 pub mod stripe;
+pub mod twilio;
 
 use crate::core::currency::RateTable;
 use crate::core::endpoint::CanonicalPath;
 use crate::core::money::Money;
-use crate::error::{ApiError, ApiResult};
+use crate::core::token::KeyId;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -25,6 +28,8 @@ pub enum Charge {
         /// The amount as the vendor states it, in the currency's minor unit.
         minor: u64,
     },
+    /// A metered use with nothing to follow up (an SMS, an email).
+    Usage { usd: Money },
     /// A step on an existing object (`/v1/payment_intents/pi_1/capture`).
     /// Free up to what this key already priced for it; an increase is
     /// charged pro rata; an object this key did not create cannot be priced
@@ -36,16 +41,6 @@ pub enum Charge {
     },
 }
 
-impl Charge {
-    /// The most this call can cost before the key's own records are known.
-    pub fn stated_usd(&self) -> Money {
-        match self {
-            Charge::Amount { usd, .. } => *usd,
-            _ => Money::ZERO,
-        }
-    }
-}
-
 /// The parts of a proxied request a vendor looks at.
 pub struct PricingInput<'a> {
     pub method: &'a str,
@@ -53,6 +48,8 @@ pub struct PricingInput<'a> {
     /// The body exactly as it will be forwarded.
     pub body: &'a [u8],
     pub rates: &'a RateTable,
+    /// For configurable unit prices (`TWILIO_SMS_USD_PER_SEGMENT`, …).
+    pub config: &'a dyn ConfigSource,
 }
 
 /// Reads configuration by name (Worker Secrets and vars in production, a map
@@ -88,6 +85,25 @@ pub trait Vendor: Sync {
         None
     }
 
+    /// The path as it will be forwarded: Twilio's per-key placeholder
+    /// account SID becomes the real one. Refuses paths naming an account
+    /// the operator did not configure.
+    fn forward_path(
+        &self,
+        path: CanonicalPath,
+        key: &KeyId,
+        config: &dyn ConfigSource,
+    ) -> ApiResult<CanonicalPath> {
+        let _ = (key, config);
+        Ok(path)
+    }
+
+    /// Extra fields of the issuance answer for a key of this vendor.
+    fn issued_fields(&self, key: &KeyId) -> serde_json::Map<String, Value> {
+        let _ = key;
+        serde_json::Map::new()
+    }
+
     /// Rewrites the client's body into what the vendor accepts; returns the
     /// new body and its content type when it changed.
     fn prepare_body(
@@ -111,18 +127,37 @@ pub trait Vendor: Sync {
     fn error_body(&self, error: &ApiError) -> Value;
 }
 
-static STRIPE: stripe::Stripe = stripe::Stripe;
+/// Every vendor Keybrake can proxy.
+static VENDORS: [&dyn Vendor; 3] = [&stripe::Stripe, &twilio::Twilio, &resend::Resend];
 
 /// The vendor named by a key's `vendor` or a proxy path's first segment.
 pub fn vendor_for(name: &str) -> Option<&'static dyn Vendor> {
-    match name {
-        "stripe" => Some(&STRIPE),
-        _ => None,
-    }
+    VENDORS.iter().copied().find(|v| v.name() == name)
 }
 
 /// Names of every vendor Keybrake can proxy, for error messages.
-pub const VENDOR_NAMES: &[&str] = &["stripe"];
+pub fn vendor_names() -> String {
+    VENDORS
+        .iter()
+        .map(|v| v.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A configured unit price in dollars, or its default.
+pub fn unit_price(config: &dyn ConfigSource, name: &str, default: &str) -> ApiResult<Money> {
+    let text = config.get(name).filter(|v| !v.trim().is_empty());
+    Money::parse_usd(text.as_deref().unwrap_or(default))
+        .map_err(|e| ApiError::new(ErrorCode::NotConfigured, format!("{name} {e}")))
+}
+
+/// Multiplies a unit price by a count, refusing overflow.
+pub fn times(unit: Money, count: u64) -> ApiResult<Money> {
+    unit.micros()
+        .checked_mul(count)
+        .map(Money::from_micros)
+        .ok_or_else(|| ApiError::unpriceable("the call's cost is too large"))
+}
 
 /// Reads a required secret or fails closed with `not_configured`.
 pub fn required(config: &dyn ConfigSource, name: &str) -> ApiResult<String> {
@@ -131,7 +166,7 @@ pub fn required(config: &dyn ConfigSource, name: &str) -> ApiResult<String> {
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| {
             ApiError::new(
-                crate::error::ErrorCode::NotConfigured,
+                ErrorCode::NotConfigured,
                 format!("Keybrake has no {name} configured"),
             )
         })

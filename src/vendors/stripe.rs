@@ -87,7 +87,7 @@ impl Vendor for Stripe {
         if !input.method.eq_ignore_ascii_case("POST") {
             return Ok(Charge::Free);
         }
-        let form = FormBody::parse(input.body);
+        let form = FormBody::parse_strict(input.body).map_err(ApiError::bad_request)?;
         let field = |name: &str| form.get(name).map_err(ApiError::bad_request);
         let segments: Vec<&str> = input.path.segments().collect();
         let stated_amount = |name: &str| -> ApiResult<Option<u64>> {
@@ -194,6 +194,13 @@ mod tests {
     use crate::core::endpoint::canonicalize;
     use crate::core::money::Money;
 
+    struct NoConfig;
+    impl ConfigSource for NoConfig {
+        fn get(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
     fn price(method: &str, path: &str, body: &str) -> ApiResult<Charge> {
         let rates = RateTable::parse(r#"{"eur":"1.10","jpy":"0.0067"}"#).unwrap();
         let path = canonicalize(path).unwrap();
@@ -202,6 +209,7 @@ mod tests {
             path: &path,
             body: body.as_bytes(),
             rates: &rates,
+            config: &NoConfig,
         })
     }
 
@@ -274,6 +282,18 @@ mod tests {
                 ""
             )),
             U
+        );
+    }
+
+    #[test]
+    fn undecodable_forms_are_bad_requests() {
+        assert_eq!(
+            code(price(
+                "POST",
+                "/v1/payment_intents",
+                "amount=1%zz&currency=usd"
+            )),
+            ErrorCode::BadRequest
         );
     }
 

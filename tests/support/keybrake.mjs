@@ -47,15 +47,17 @@ export async function startKeybrake({ vars = {}, extraWorkers = [], port } = {})
     workers: [keybrakeWorkerOptions(vars), ...extraWorkers],
     ...(port !== undefined ? { port, host: "127.0.0.1" } : {}),
   });
-  await mf.ready;
+  const url = await mf.ready;
   const db = await mf.getD1Database("DB", "keybrake");
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
-  return new KeybrakeClient(mf);
+  return new KeybrakeClient(mf, port !== undefined ? url : undefined);
 }
 
 export class KeybrakeClient {
-  constructor(mf) {
+  constructor(mf, url) {
     this.mf = mf;
+    // The HTTP address, when started with a port (for SDKs).
+    this.url = url?.toString().replace(/\/$/, "");
     // Every response body and header the tests saw, to scan for secrets.
     this.seen = [];
   }

@@ -1,24 +1,37 @@
-// One fake Stripe and one Keybrake per test file, torn down after it.
+// One set of fake vendors and one Keybrake per test file, torn down after it.
 import { after, before } from "node:test";
+import { startFakeResend } from "./fake-resend.mjs";
 import { startFakeStripe } from "./fake-stripe.mjs";
+import { startFakeTwilio } from "./fake-twilio.mjs";
 import { startKeybrake } from "./keybrake.mjs";
 
-export function useKeybrake(vars = {}) {
+/** Worker vars pointing Keybrake at the fakes, with their secrets. */
+export function vendorVars({ stripe, twilio, resend }) {
+  return {
+    STRIPE_API_BASE: stripe.url,
+    STRIPE_SECRET_KEY: stripe.secret,
+    TWILIO_API_BASE: twilio.url,
+    TWILIO_ACCOUNT_SID: twilio.accountSid,
+    TWILIO_AUTH_TOKEN: twilio.authToken,
+    RESEND_API_BASE: resend.url,
+    RESEND_API_KEY: resend.apiKey,
+  };
+}
+
+export function useKeybrake(vars = {}, options = {}) {
   const ctx = {};
   before(async () => {
-    ctx.stripe = await startFakeStripe();
-    ctx.kb = await startKeybrake({
-      vars: { STRIPE_API_BASE: ctx.stripe.url, STRIPE_SECRET_KEY: ctx.stripe.secret, ...vars },
-    });
+    [ctx.stripe, ctx.twilio, ctx.resend] = await Promise.all([startFakeStripe(), startFakeTwilio(), startFakeResend()]);
+    ctx.kb = await startKeybrake({ vars: { ...vendorVars(ctx), ...vars }, ...options });
   });
   after(async () => {
     await ctx.kb?.dispose();
-    await ctx.stripe?.close();
+    await Promise.all([ctx.stripe?.close(), ctx.twilio?.close(), ctx.resend?.close()]);
   });
   return ctx;
 }
 
-/** Requests the fake Stripe received that carried this marker in their body. */
-export function received(stripe, marker) {
-  return stripe.requests.filter((r) => r.body.includes(marker));
+/** Requests a fake vendor received that carried this marker in their body. */
+export function received(fake, marker) {
+  return fake.requests.filter((r) => r.body.includes(marker));
 }
