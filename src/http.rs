@@ -1,7 +1,7 @@
 //! Building responses and reading the runtime's configuration.
 
 use serde_json::Value;
-use worker::{Env, Headers, Response, ResponseBuilder, Result};
+use worker::{Env, Headers, Request, Response, ResponseBuilder, Result};
 
 use crate::error::ApiError;
 use crate::vendors::ConfigSource;
@@ -38,4 +38,29 @@ impl ConfigSource for EnvConfig<'_> {
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
+}
+
+/// Test-only switches are honoured only when `KEYBRAKE_TEST_HOOKS` is `1`;
+/// the test harness sets it, `wrangler.toml` never does.
+pub fn test_hooks_enabled(env: &Env) -> bool {
+    env.var("KEYBRAKE_TEST_HOOKS")
+        .is_ok_and(|v| v.to_string() == "1")
+}
+
+/// The injected clock of a test request (`Keybrake-Test-Now: <epoch ms>`).
+pub fn test_now(req: &Request, env: &Env) -> Option<i64> {
+    if !test_hooks_enabled(env) {
+        return None;
+    }
+    req.headers()
+        .get("keybrake-test-now")
+        .ok()
+        .flatten()?
+        .parse()
+        .ok()
+}
+
+/// The clock for a request: the injected one in tests, the runtime's otherwise.
+pub fn request_now(req: &Request, env: &Env) -> i64 {
+    test_now(req, env).unwrap_or_else(now_ms)
 }

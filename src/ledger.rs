@@ -101,16 +101,31 @@ pub enum Decision {
     },
 }
 
-/// How a forwarded call ended.
+/// How an allowed call ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settlement {
     pub request_id: String,
     /// The vendor's status; `None` when no answer arrived.
     pub upstream_status: Option<u16>,
+    /// False when the call was never sent (the client left first).
+    pub forwarded: bool,
     /// The object a successful priced call created (`pi_…`).
     #[serde(default)]
     pub created_object: Option<String>,
     pub now: i64,
+}
+
+impl Settlement {
+    /// A call dropped before it was sent: nothing can have moved.
+    pub fn not_forwarded(request_id: &str, now: i64) -> Settlement {
+        Settlement {
+            request_id: request_id.to_owned(),
+            upstream_status: None,
+            forwarded: false,
+            created_object: None,
+            now,
+        }
+    }
 }
 
 /// What happens to a reservation once the vendor has answered (or not).
@@ -118,14 +133,17 @@ pub struct Settlement {
 pub enum SettleAs {
     /// 2xx: the money moved.
     Keep,
-    /// 4xx: the vendor refused; nothing moved, the cap is freed at once.
+    /// 4xx, or never sent: nothing moved, the cap is freed at once.
     Release,
     /// 5xx, timeout, lost connection: the vendor may have acted, so the
     /// reservation is kept (fail closed) and the audit row says why.
     KeepAmbiguous,
 }
 
-pub fn settle_as(upstream_status: Option<u16>) -> SettleAs {
+pub fn settle_as(upstream_status: Option<u16>, forwarded: bool) -> SettleAs {
+    if !forwarded {
+        return SettleAs::Release;
+    }
     match upstream_status {
         Some(s) if (200..300).contains(&s) => SettleAs::Keep,
         Some(s) if (400..500).contains(&s) => SettleAs::Release,
@@ -472,10 +490,11 @@ mod tests {
 
     #[test]
     fn settlement_rule() {
-        assert_eq!(settle_as(Some(200)), SettleAs::Keep);
-        assert_eq!(settle_as(Some(402)), SettleAs::Release);
-        assert_eq!(settle_as(Some(429)), SettleAs::Release);
-        assert_eq!(settle_as(Some(500)), SettleAs::KeepAmbiguous);
-        assert_eq!(settle_as(None), SettleAs::KeepAmbiguous);
+        assert_eq!(settle_as(Some(200), true), SettleAs::Keep);
+        assert_eq!(settle_as(Some(402), true), SettleAs::Release);
+        assert_eq!(settle_as(Some(429), true), SettleAs::Release);
+        assert_eq!(settle_as(Some(500), true), SettleAs::KeepAmbiguous);
+        assert_eq!(settle_as(None, true), SettleAs::KeepAmbiguous);
+        assert_eq!(settle_as(None, false), SettleAs::Release);
     }
 }

@@ -66,13 +66,17 @@ async fn proxy_or_fail(
 
 async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Response> {
     api::require_admin(&req, env)?;
+    let now = http::request_now(&req, env);
     match (req.method(), segments) {
-        (Method::Post, ["v1", "keys"]) => api::keys::create(req, env).await,
-        (Method::Get, ["v1", "keys"]) => api::keys::list(&req, env).await,
-        (Method::Post, ["v1", "keys", "revoke-all"]) => api::keys::revoke_all(req, env).await,
-        (Method::Get, ["v1", "keys", id]) => api::keys::get(id, env).await,
-        (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env).await,
+        (Method::Post, ["v1", "keys"]) => api::keys::create(req, env, now).await,
+        (Method::Get, ["v1", "keys"]) => api::keys::list(&req, env, now).await,
+        (Method::Post, ["v1", "keys", "revoke-all"]) => api::keys::revoke_all(req, env, now).await,
+        (Method::Get, ["v1", "keys", id]) => api::keys::get(id, env, now).await,
+        (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env, now).await,
         (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env).await,
+        (Method::Post, ["v1", "test", "faults"]) if http::test_hooks_enabled(env) => {
+            api::keys::set_faults(req, env, now).await
+        }
         (_, ["v1", "keys"] | ["v1", "keys", _] | ["v1", "audit"]) => Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
             format!("{} is not supported on {}", req.method(), req.path()),

@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use sha2::{Digest, Sha256};
 use worker::{
@@ -30,7 +31,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::http::{now_ms, EnvConfig};
 use crate::ledger::{Attempt, Decision, Settlement};
 use crate::store::{self, AuditRow};
-use crate::vault_key::VaultKeyClient;
+use crate::vault_key::{Settled, VaultKeyClient};
 use crate::vendors::{Charge, ConfigSource, PricingInput, Vendor};
 
 /// How long Keybrake waits for the vendor before answering 502 (the
@@ -71,7 +72,8 @@ pub async fn handle(
     vendor_path: &str,
 ) -> Result<Response> {
     let request_id = request_id();
-    let now = now_ms();
+    let hooks = TestHooks::read(&req, &env);
+    let now = hooks.now.unwrap_or_else(now_ms);
     let method = req.method().to_string();
     let config = EnvConfig(&env);
 
@@ -84,17 +86,8 @@ pub async fn handle(
                 ErrorCode::InvalidKey,
                 "send a Keybrake vault key (kbk_…) as Authorization: Bearer",
             );
-            audit_orphan(
-                &ctx,
-                &env,
-                &request_id,
-                None,
-                vendor,
-                &method,
-                vendor_path,
-                &error,
-                now,
-            );
+            let row = orphan_row(&request_id, None, vendor, &method, vendor_path, &error, now);
+            ctx.wait_until(audit_orphan(env, row));
             return deny(vendor, &error, &request_id, None);
         }
     };
@@ -110,23 +103,20 @@ pub async fn handle(
     let content_type = req.headers().get("content-type")?;
     let body = read_body(&mut req).await;
     let prepared = body.and_then(|b| vendor.prepare_body(content_type.as_deref(), b));
-    let (forward_body, new_content_type) = match &prepared {
-        Ok((b, ct)) => (b.as_slice(), *ct),
-        Err(_) => (&[][..], None),
-    };
     let upstream_auth = vendor.upstream_authorization(&config);
     let charge = match (&path, &prepared, &upstream_auth) {
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e.clone()),
-        (Ok(path), Ok(_), Ok(_)) => rate_table(&config).and_then(|rates| {
+        (Ok(path), Ok((body, _)), Ok(_)) => rate_table(&config).and_then(|rates| {
             vendor.price(&PricingInput {
                 method: &method,
                 path,
-                body: forward_body,
+                body,
                 rates: &rates,
                 config: &config,
             })
         }),
     };
+    let (body, new_content_type) = prepared.unwrap_or_default();
     let query = req.url()?.query().map(str::to_owned);
     let account = vendor
         .account_headers()
@@ -135,52 +125,10 @@ pub async fn handle(
     let idempotency_key = vendor
         .idempotency_header()
         .and_then(|h| req.headers().get(h).ok().flatten());
-
-    // 4. reserve
-    let attempt = Attempt {
-        request_id: request_id.clone(),
-        token_hash: hash_token(&token).0,
-        vendor: vendor.name().to_owned(),
-        method: method.clone(),
-        path: forward_path.clone(),
-        charge: charge.clone(),
-        account,
-        idempotency_key,
-        fingerprint: fingerprint(&method, &forward_path, query.as_deref(), forward_body),
-        now,
-    };
-    let object = VaultKeyClient::for_key(&env, key_id.as_str())?;
-    let (cost, remaining) = match object.authorize(&attempt).await? {
-        Decision::Allowed { cost, remaining } => (cost, remaining),
-        Decision::Denied { error, audited } => {
-            if !audited {
-                audit_orphan(
-                    &ctx,
-                    &env,
-                    &request_id,
-                    Some(key_id.as_str()),
-                    vendor,
-                    &method,
-                    vendor_path,
-                    &error,
-                    now,
-                );
-            }
-            return deny(vendor, &error, &request_id, Some(key_id.as_str()));
-        }
-    };
-    // Allowed means every check above passed.
-    let (Ok(charge), Ok(path), Ok(auth)) = (charge, path, upstream_auth) else {
-        return Err(worker::Error::RustError(
-            "allowed an attempt that failed a check".into(),
-        ));
-    };
-
-    // 5. forward
     let mut url = format!(
         "{}{}",
         vendor.api_base(&config).trim_end_matches('/'),
-        path.as_str()
+        forward_path
     );
     if let Some(q) = &query {
         url.push('?');
@@ -192,66 +140,208 @@ pub async fn handle(
             headers.append(&name, &value)?;
         }
     }
-    headers.set("authorization", &auth)?;
-    if let Some(ct) = new_content_type {
+    if let (Ok(auth), Some(ct)) = (&upstream_auth, new_content_type) {
         headers.set("content-type", ct)?;
+        headers.set("authorization", auth)?;
+    } else if let Ok(auth) = &upstream_auth {
+        headers.set("authorization", auth)?;
     }
-    let upstream = send(&url, &method, headers, forward_body).await;
 
-    // 6. settle
-    let (status, upstream) = match upstream {
-        Ok(response) => (Some(response.status_code()), Some(response)),
-        Err(e) => {
-            worker::console_error!("{request_id}: {} unreachable: {e}", vendor.name());
-            (None, None)
+    let call = Call {
+        attempt: Attempt {
+            request_id: request_id.clone(),
+            token_hash: hash_token(&token).0,
+            vendor: vendor.name().to_owned(),
+            method: method.clone(),
+            fingerprint: fingerprint(&method, &forward_path, query.as_deref(), &body),
+            path: forward_path,
+            charge,
+            account,
+            idempotency_key,
+            now,
+        },
+        object: VaultKeyClient::for_key(&env, key_id.as_str())?,
+        env,
+        vendor,
+        key_id: key_id.to_string(),
+        method,
+        url,
+        headers,
+        body,
+        client_gone: req.inner().signal(),
+        skip_settle: hooks.skip_settle,
+        clock_offset: hooks.now.map_or(0, |n| n - now_ms()),
+    };
+    // Steps 4-6 run as a task the runtime keeps alive after the client has
+    // gone, so a call that reached the vendor is always settled.
+    let (reply, response) = oneshot::channel();
+    ctx.wait_until(call.run(reply));
+    response.await.unwrap_or_else(|_| {
+        Err(worker::Error::RustError(
+            "the proxy task ended without an answer".into(),
+        ))
+    })
+}
+
+/// Everything steps 4-6 need, owned, so they can outlive the request.
+struct Call {
+    attempt: Attempt,
+    object: VaultKeyClient,
+    env: Env,
+    vendor: &'static dyn Vendor,
+    key_id: String,
+    method: String,
+    url: String,
+    headers: Headers,
+    body: Vec<u8>,
+    /// Fires when the client disconnects.
+    client_gone: web_sys::AbortSignal,
+    skip_settle: bool,
+    /// How far an injected test clock is from the runtime's.
+    clock_offset: i64,
+}
+
+type Reply = oneshot::Sender<Result<Response>>;
+
+impl Call {
+    async fn run(self, reply: Reply) {
+        if let Err(e) = self.reserve_forward_settle(reply).await {
+            worker::console_error!("proxy task failed: {e}");
         }
-    };
-    let mut fixed_body = None;
-    let mut created_object = None;
-    let mut upstream = upstream;
-    if let (Charge::Amount { .. }, Some(response), Some(200..=299)) =
-        (&charge, upstream.as_mut(), status)
-    {
-        let bytes = response.bytes().await?;
-        created_object = vendor.created_object_id(&bytes);
-        fixed_body = Some(bytes);
     }
-    let settlement = Settlement {
-        request_id: request_id.clone(),
-        upstream_status: status,
-        created_object,
-        now: now_ms(),
-    };
-    // A priced call settles before the client hears back, so a released
-    // cap or a newly paid object is visible to its very next call. A free
-    // call settles off the response path.
-    let (cost, remaining) = if cost > Money::ZERO || charge != Charge::Free {
-        match object.settle(&settlement).await {
-            Ok(settled) => (settled.cost, settled.remaining),
-            // The vendor has answered: its answer goes back whatever happens
-            // here. The object's alarm resolves the reservation (kept).
+
+    async fn reserve_forward_settle(self, reply: Reply) -> Result<()> {
+        let Call {
+            attempt,
+            object,
+            env,
+            vendor,
+            key_id,
+            ..
+        } = &self;
+        let request_id = attempt.request_id.as_str();
+
+        // 4. reserve
+        let decision = match object.authorize(attempt).await {
+            Ok(d) => d,
             Err(e) => {
-                worker::console_error!("settle of {request_id} failed: {e}");
-                (cost, remaining)
+                let _ = reply.send(Err(e));
+                return Ok(());
+            }
+        };
+        let (cost, remaining) = match decision {
+            Decision::Allowed { cost, remaining } => (cost, remaining),
+            Decision::Denied { error, audited } => {
+                let _ = reply.send(deny(*vendor, &error, request_id, Some(key_id)));
+                if !audited {
+                    let row = orphan_row(
+                        request_id,
+                        Some(key_id),
+                        *vendor,
+                        &attempt.method,
+                        &attempt.path,
+                        &error,
+                        attempt.now,
+                    );
+                    audit_orphan(env.clone(), row).await;
+                }
+                return Ok(());
+            }
+        };
+        let Ok(charge) = &attempt.charge else {
+            return Err(worker::Error::RustError(
+                "allowed an attempt that failed a check".into(),
+            ));
+        };
+        if self.client_gone.aborted() {
+            // Nothing was sent: the reservation goes back at once.
+            let _ = reply.send(Err(worker::Error::RustError("client went away".into())));
+            return self
+                .settle(Settlement::not_forwarded(request_id, self.now()))
+                .await
+                .map(|_| ());
+        }
+
+        // 5. forward
+        let upstream = send(&self.url, &self.method, &self.headers, &self.body).await;
+        let (status, mut upstream) = match upstream {
+            Ok(response) => (Some(response.status_code()), Some(response)),
+            Err(e) => {
+                worker::console_error!("{request_id}: {} unreachable: {e}", vendor.name());
+                (None, None)
+            }
+        };
+        // A call that created something this key paid for: remember its id,
+        // so later steps on it are not charged again.
+        let mut fixed_body = None;
+        let mut created_object = None;
+        if let (Charge::Amount { .. }, Some(response), Some(200..=299)) =
+            (charge, upstream.as_mut(), status)
+        {
+            let bytes = response.bytes().await?;
+            created_object = vendor.created_object_id(&bytes);
+            fixed_body = Some(bytes);
+        }
+        let settlement = Settlement {
+            request_id: request_id.to_owned(),
+            upstream_status: status,
+            forwarded: true,
+            created_object,
+            now: self.now(),
+        };
+
+        // 6. settle. A priced call settles before the client hears back, so
+        // a released cap or a newly paid object is visible to its very next
+        // call; a free call settles after.
+        let priced = cost > Money::ZERO || *charge != Charge::Free;
+        let (cost, remaining) = if priced {
+            match self.settle(settlement.clone()).await {
+                Ok(Some(settled)) => (settled.cost, settled.remaining),
+                _ => (cost, remaining),
+            }
+        } else {
+            (cost, remaining)
+        };
+        let _ = reply.send(respond(
+            *vendor, upstream, fixed_body, request_id, key_id, cost, remaining,
+        ));
+        if !priced {
+            self.settle(settlement).await?;
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> i64 {
+        now_ms() + self.clock_offset
+    }
+
+    /// Settles with the key's object. A failure is logged, not fatal: the
+    /// object's alarm resolves the reservation after its deadline.
+    async fn settle(&self, settlement: Settlement) -> Result<Option<Settled>> {
+        if self.skip_settle {
+            return Ok(None);
+        }
+        match self.object.settle(&settlement).await {
+            Ok(settled) => Ok(Some(settled)),
+            Err(e) => {
+                worker::console_error!("settle of {} failed: {e}", settlement.request_id);
+                Ok(None)
             }
         }
-    } else {
-        let env = env.clone();
-        let key = key_id.as_str().to_owned();
-        ctx.wait_until(async move {
-            let settled = match VaultKeyClient::for_key(&env, &key) {
-                Ok(o) => o.settle(&settlement).await.map(|_| ()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = settled {
-                // The object's alarm resolves it after its deadline.
-                worker::console_error!("settle of {} failed: {e}", settlement.request_id);
-            }
-        });
-        (cost, remaining)
-    };
+    }
+}
 
-    // 7. respond
+/// Step 7, respond: the vendor's answer with Keybrake's headers, or a 502
+/// when no answer came.
+fn respond(
+    vendor: &dyn Vendor,
+    upstream: Option<Response>,
+    fixed_body: Option<Vec<u8>>,
+    request_id: &str,
+    key_id: &str,
+    cost: Money,
+    remaining: Money,
+) -> Result<Response> {
     let Some(upstream) = upstream else {
         let error = ApiError::new(
             ErrorCode::UpstreamUnreachable,
@@ -260,7 +350,7 @@ pub async fn handle(
                 vendor.name()
             ),
         );
-        return deny(vendor, &error, &request_id, Some(key_id.as_str()));
+        return deny(vendor, &error, request_id, Some(key_id));
     };
     let status = upstream.status_code();
     let headers = Headers::new();
@@ -269,7 +359,7 @@ pub async fn handle(
             headers.append(&name, &value)?;
         }
     }
-    keybrake_headers(&headers, &request_id, Some(key_id.as_str()))?;
+    keybrake_headers(&headers, request_id, Some(key_id))?;
     headers.set("keybrake-cost-usd", &cost.to_string())?;
     headers.set("keybrake-remaining-usd", &remaining.to_string())?;
     let (_, body) = upstream.into_parts();
@@ -280,6 +370,32 @@ pub async fn handle(
         Some(bytes) => builder.fixed(bytes),
         None => builder.body(body),
     })
+}
+
+/// Switches honoured only when `KEYBRAKE_TEST_HOOKS` is `1` (the test
+/// harness sets it; `wrangler.toml` never does).
+struct TestHooks {
+    /// `Keybrake-Test-Now: <epoch ms>`: the clock for this request.
+    now: Option<i64>,
+    /// `Keybrake-Test-Skip-Settle: 1`: forward but never settle, as a
+    /// Worker cut off mid-call would.
+    skip_settle: bool,
+}
+
+impl TestHooks {
+    fn read(req: &Request, env: &Env) -> TestHooks {
+        if !crate::http::test_hooks_enabled(env) {
+            return TestHooks {
+                now: None,
+                skip_settle: false,
+            };
+        }
+        let header = |name| req.headers().get(name).ok().flatten();
+        TestHooks {
+            now: crate::http::test_now(req, env),
+            skip_settle: header("keybrake-test-skip-settle").as_deref() == Some("1"),
+        }
+    }
 }
 
 /// The vault key from `Authorization: Bearer <key>` or Basic auth, where it
@@ -356,10 +472,10 @@ fn fingerprint(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> St
 
 /// Sends the call upstream, giving up after `UPSTREAM_TIMEOUT_MS`.
 /// Redirects are not followed: the real secret goes to the vendor only.
-async fn send(url: &str, method: &str, headers: Headers, body: &[u8]) -> Result<Response> {
+async fn send(url: &str, method: &str, headers: &Headers, body: &[u8]) -> Result<Response> {
     let mut init = RequestInit::new();
     init.with_method(Method::from(method.to_owned()))
-        .with_headers(headers)
+        .with_headers(headers.clone())
         .with_redirect(RequestRedirect::Manual);
     if !body.is_empty() {
         init.with_body(Some(js_sys::Uint8Array::from(body).into()));
@@ -415,12 +531,9 @@ pub fn deny(
         .fixed(serde_json::to_vec(&vendor.error_body(error))?))
 }
 
-/// Audits an attempt no key's object could hold (a malformed token, or an
-/// id that was never issued), straight to D1 off the response path.
-#[allow(clippy::too_many_arguments)]
-fn audit_orphan(
-    ctx: &Context,
-    env: &Env,
+/// The audit row of an attempt no key's object could hold (a malformed
+/// token, or an id that was never issued).
+fn orphan_row(
     request_id: &str,
     key_id: Option<&str>,
     vendor: &dyn Vendor,
@@ -428,8 +541,8 @@ fn audit_orphan(
     path: &str,
     error: &ApiError,
     now: i64,
-) {
-    let row = AuditRow {
+) -> AuditRow {
+    AuditRow {
         id: request_id.to_owned(),
         key_id: key_id.map(str::to_owned),
         label: None,
@@ -442,17 +555,18 @@ fn audit_orphan(
         upstream_status: None,
         cost_micros: 0,
         created_at: now,
+    }
+}
+
+/// Writes such a row straight to D1 (off the response path).
+async fn audit_orphan(env: Env, row: AuditRow) {
+    let written = match env.d1(store::DB) {
+        Ok(db) => store::write_orphan_audit(&db, &row).await,
+        Err(e) => Err(e),
     };
-    let env = env.clone();
-    ctx.wait_until(async move {
-        let written = match env.d1(store::DB) {
-            Ok(db) => store::write_orphan_audit(&db, &row).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            worker::console_error!("audit of {} failed: {e}", row.id);
-        }
-    });
+    if let Err(e) = written {
+        worker::console_error!("audit of {} failed: {e}", row.id);
+    }
 }
 
 #[cfg(test)]

@@ -22,12 +22,16 @@ use crate::ledger::{
     check_access, follow_up_cost, ledger_day, reserve, settle_as, Attempt, Decision, KeyRecord,
     PricedObject, SettleAs, Settlement,
 };
+use crate::proxy::UPSTREAM_TIMEOUT_MS;
 use crate::store;
 use crate::vendors::Charge;
 
 /// A reservation not settled by then is resolved by the alarm. The Worker
 /// gives up on the vendor well before (see `proxy::UPSTREAM_TIMEOUT_MS`).
+/// `KEYBRAKE_SETTLE_DEADLINE_MS` overrides it (at least one second).
 pub const SETTLE_DEADLINE_MS: i64 = 120_000;
+/// How long a revocation waits for calls already on their way to the vendor.
+const REVOKE_DRAIN_MS: i64 = UPSTREAM_TIMEOUT_MS as i64 + 5_000;
 /// Audit rows sent to D1 per batch.
 const FLUSH_BATCH: usize = 50;
 /// Backoff bounds for retrying D1 flushes.
@@ -50,12 +54,14 @@ CREATE TABLE IF NOT EXISTS reservations (
   cost INTEGER NOT NULL,
   state TEXT NOT NULL,
   created_at INTEGER NOT NULL,
+  -- The runtime's clock when reserved (created_at may be a test clock).
+  held_at INTEGER NOT NULL,
   charge_kind TEXT NOT NULL,
   object TEXT,
   priced_minor INTEGER,
   priced_usd INTEGER
 );
-CREATE INDEX IF NOT EXISTS reservations_held ON reservations (state, created_at);
+CREATE INDEX IF NOT EXISTS reservations_held ON reservations (state, held_at);
 CREATE TABLE IF NOT EXISTS idempotency (
   idem_key TEXT PRIMARY KEY,
   request_id TEXT NOT NULL,
@@ -78,6 +84,9 @@ CREATE TABLE IF NOT EXISTS outbox (
   cost INTEGER NOT NULL,
   settled INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS faults (
+  name TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS flush_state (
   one INTEGER PRIMARY KEY CHECK (one = 1),
   failures INTEGER NOT NULL,
@@ -92,6 +101,8 @@ pub struct KeyState {
     pub spent_today: Money,
     pub held_today: Money,
     pub remaining_today: Money,
+    /// Audit rows recorded here and not yet in D1.
+    pub audit_pending: u64,
 }
 
 #[durable_object]
@@ -310,13 +321,14 @@ impl VaultKey {
         };
         self.run(
             "INSERT INTO reservations
-               (request_id, day, cost, state, created_at, charge_kind, object, priced_minor, priced_usd)
-             VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?)",
+               (request_id, day, cost, state, created_at, held_at, charge_kind, object, priced_minor, priced_usd)
+             VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)",
             vec![
                 attempt.request_id.as_str().into(),
                 day.into(),
                 (cost.micros() as i64).into(),
                 attempt.now.into(),
+                (Date::now().as_millis() as i64).into(),
                 charge_kind(charge).into(),
                 object.into(),
                 repriced.map(|p| p.minor as i64).into(),
@@ -353,7 +365,7 @@ impl VaultKey {
         )?;
         let mut final_cost = Money::ZERO;
         if let Some(h) = held.first() {
-            let rule = settle_as(settlement.upstream_status);
+            let rule = settle_as(settlement.upstream_status, settlement.forwarded);
             let cost = h.cost as i64;
             let (state, kept_delta) = match rule {
                 SettleAs::Release => ("released", 0),
@@ -381,6 +393,12 @@ impl VaultKey {
                 }
             }
             let (code, message) = match (rule, settlement.upstream_status) {
+                _ if !settlement.forwarded => (
+                    Some("client_cancelled"),
+                    Some(
+                        "the client left before the call was sent; nothing was charged".to_owned(),
+                    ),
+                ),
                 (SettleAs::KeepAmbiguous, Some(s)) => (
                     Some("upstream_error"),
                     Some(format!(
@@ -435,13 +453,14 @@ impl VaultKey {
             request_id: String,
         }
         let stale: Vec<Stale> = self.query(
-            "SELECT request_id FROM reservations WHERE state = 'held' AND created_at <= ?",
-            vec![(now - SETTLE_DEADLINE_MS).into()],
+            "SELECT request_id FROM reservations WHERE state = 'held' AND held_at <= ?",
+            vec![(now - self.settle_deadline()).into()],
         )?;
         for s in stale {
             self.settle(&Settlement {
                 request_id: s.request_id.clone(),
                 upstream_status: None,
+                forwarded: true,
                 created_object: None,
                 now,
             })?;
@@ -485,6 +504,9 @@ impl VaultKey {
             )?;
             if rows.is_empty() {
                 return Ok(());
+            }
+            if self.fault("d1")? {
+                return Err(Error::RustError("injected D1 failure (test hook)".into()));
             }
             let (held, kept) = self.day_totals(ledger_day(now))?;
             let spent = held.checked_add(kept).unwrap_or(held);
@@ -538,11 +560,11 @@ impl VaultKey {
             v: Option<i64>,
         }
         let oldest: Vec<Oldest> = self.query(
-            "SELECT MIN(created_at) AS v FROM reservations WHERE state = 'held'",
+            "SELECT MIN(held_at) AS v FROM reservations WHERE state = 'held'",
             vec![],
         )?;
         if let Some(t) = oldest.first().and_then(|o| o.v) {
-            self.alarm_by(t + SETTLE_DEADLINE_MS).await?;
+            self.alarm_by(t + self.settle_deadline()).await?;
         }
         Ok(())
     }
@@ -576,12 +598,64 @@ impl VaultKey {
         };
         let (held, kept) = self.day_totals(ledger_day(now))?;
         let committed = held.checked_add(kept).unwrap_or(record.daily_cap);
+        let pending: Vec<Row<u64>> = self.query("SELECT COUNT(*) AS v FROM outbox", vec![])?;
         Ok(Some(KeyState {
             remaining_today: record.daily_cap.saturating_sub(committed),
             spent_today: kept,
             held_today: held,
+            audit_pending: pending.first().map_or(0, |r| r.v),
             record,
         }))
+    }
+
+    fn settle_deadline(&self) -> i64 {
+        self.env
+            .var("KEYBRAKE_SETTLE_DEADLINE_MS")
+            .ok()
+            .and_then(|v| v.to_string().parse::<i64>().ok())
+            .map_or(SETTLE_DEADLINE_MS, |ms| ms.max(1_000))
+    }
+
+    /// Waits until no reservation is held: every call that was allowed
+    /// before the revocation has reached the vendor and been settled (or
+    /// given up on), so none arrives after the revocation returns.
+    async fn drain(&self) -> Result<()> {
+        let started = Date::now().as_millis() as i64;
+        let bound = REVOKE_DRAIN_MS.min(self.settle_deadline());
+        loop {
+            let held: Vec<Row<u64>> = self.query(
+                "SELECT COUNT(*) AS v FROM reservations WHERE state = 'held'",
+                vec![],
+            )?;
+            if held.first().map_or(0, |r| r.v) == 0 {
+                return Ok(());
+            }
+            if Date::now().as_millis() as i64 - started > bound {
+                console_error!("revocation stopped waiting for calls in flight after {bound} ms");
+                return Ok(());
+            }
+            Delay::from(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A test-only fault switch (`POST /v1/test/faults`).
+    fn fault(&self, name: &str) -> Result<bool> {
+        let rows: Vec<Row<String>> = self.query(
+            "SELECT name AS v FROM faults WHERE name = ?",
+            vec![name.into()],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn set_fault(&self, name: &str, on: bool) -> Result<()> {
+        if on {
+            self.run(
+                "INSERT OR IGNORE INTO faults (name) VALUES (?)",
+                vec![name.into()],
+            )
+        } else {
+            self.run("DELETE FROM faults WHERE name = ?", vec![name.into()])
+        }
     }
 }
 
@@ -605,6 +679,13 @@ fn truncate(s: &str, max: usize) -> &str {
 #[derive(Serialize, Deserialize)]
 pub struct At {
     pub now: i64,
+}
+
+/// Test-only fault switches of one key's object.
+#[derive(Serialize, Deserialize)]
+pub struct Faults {
+    /// Make this object's audit flushes to D1 fail.
+    pub d1_fails: bool,
 }
 
 /// What a settled call cost in the end, and the cap left today.
@@ -632,9 +713,10 @@ impl DurableObject for VaultKey {
                 let decision = self.authorize(&attempt)?;
                 // A denial is final now; an allowance needs a safety alarm in
                 // case its settlement never comes.
+                let now = Date::now().as_millis() as i64;
                 let due = match decision {
-                    Decision::Denied { .. } => attempt.now,
-                    Decision::Allowed { .. } => attempt.now + SETTLE_DEADLINE_MS,
+                    Decision::Denied { .. } => now,
+                    Decision::Allowed { .. } => now + self.settle_deadline(),
                 };
                 if self.cached.borrow().is_some() {
                     self.alarm_by(due).await?;
@@ -644,7 +726,7 @@ impl DurableObject for VaultKey {
             "/settle" => {
                 let settlement: Settlement = serde_json::from_str(&body)?;
                 let settled = self.settle(&settlement)?;
-                self.alarm_by(settlement.now).await?;
+                self.alarm_by(Date::now().as_millis() as i64).await?;
                 Response::from_json(&settled)
             }
             "/init" => {
@@ -657,9 +739,23 @@ impl DurableObject for VaultKey {
             "/revoke" => {
                 let at: At = serde_json::from_str(&body)?;
                 match self.revoke(at.now)? {
-                    Some(record) => Response::from_json(&record),
+                    Some(record) => {
+                        self.drain().await?;
+                        Response::from_json(&record)
+                    }
                     None => Response::error("unknown key", 404),
                 }
+            }
+            "/faults" => {
+                let faults: Faults = serde_json::from_str(&body)?;
+                if self.record()?.is_none() {
+                    return Response::error("unknown key", 404);
+                }
+                self.set_fault("d1", faults.d1_fails)?;
+                if !faults.d1_fails {
+                    self.alarm_by(Date::now().as_millis() as i64).await?;
+                }
+                Response::from_json(&faults)
             }
             "/state" => {
                 let at: At = serde_json::from_str(&body)?;
@@ -745,5 +841,9 @@ impl VaultKeyClient {
 
     pub async fn state(&self, now: i64) -> Result<Option<KeyState>> {
         self.expect("state", &At { now }).await
+    }
+
+    pub async fn set_faults(&self, faults: &Faults) -> Result<Option<Faults>> {
+        self.expect("faults", faults).await
     }
 }

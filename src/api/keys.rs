@@ -11,10 +11,10 @@ use crate::core::money::{Money, MAX_MONEY};
 use crate::core::time::{to_rfc3339, utc_day};
 use crate::core::token::{mint_token, KeyId};
 use crate::error::{ApiError, ApiResult};
-use crate::http::{self, now_ms, EnvConfig};
+use crate::http::{self, EnvConfig};
 use crate::ledger::{KeyRecord, KeyStatus};
 use crate::store::{self, Cursor, KeyQuery, KeyRow};
-use crate::vault_key::{KeyState, VaultKeyClient};
+use crate::vault_key::{Faults, KeyState, VaultKeyClient};
 use crate::vendors::{vendor_for, vendor_names, ConfigSource};
 
 const CREATE_FIELDS: &[&str] = &[
@@ -191,6 +191,7 @@ fn state_json(s: &KeyState, now: i64) -> Value {
     v["spent_today_usd"] = s.spent_today.to_json();
     v["reserved_today_usd"] = s.held_today.to_json();
     v["remaining_today_usd"] = s.remaining_today.to_json();
+    v["audit_pending"] = json!(s.audit_pending);
     v
 }
 
@@ -206,10 +207,9 @@ fn row_json(r: &KeyRow, now: i64) -> Value {
     v
 }
 
-pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
+pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
     let body = json_object(&mut req, false).await?;
     let new = parse_new_key(&body, max_ttl_secs(env)?)?;
-    let now = now_ms();
     let id = KeyId::generate();
     let minted = mint_token(&id);
     let record = KeyRecord {
@@ -243,9 +243,8 @@ fn parse_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or_else(|| ApiError::not_found(&format!("key {id:?}")))
 }
 
-pub async fn get(id: &str, env: &Env) -> ApiResult<Response> {
+pub async fn get(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
     let id = parse_id(id)?;
-    let now = now_ms();
     let state = VaultKeyClient::for_key(env, id.as_str())
         .map_err(internal)?
         .state(now)
@@ -255,7 +254,7 @@ pub async fn get(id: &str, env: &Env) -> ApiResult<Response> {
     http::json(200, &state_json(&state, now)).map_err(internal)
 }
 
-pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+pub async fn list(req: &Request, env: &Env, now: i64) -> ApiResult<Response> {
     let url = req.url().map_err(internal)?;
     let mut q = KeyQuery {
         limit: 50,
@@ -294,7 +293,6 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
         }
     }
     q.limit = limit(lim.as_deref(), 50, 200)?;
-    let now = now_ms();
     let db = env.d1(store::DB).map_err(internal)?;
     let rows = store::list_keys(&db, &q, now).await.map_err(internal)?;
     let next = (rows.len() == q.limit as usize).then(|| {
@@ -311,9 +309,8 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
 
 /// `DELETE /v1/keys/{id}`: the key's object refuses every request that
 /// starts after this returns. Idempotent.
-pub async fn revoke(id: &str, env: &Env) -> ApiResult<Response> {
+pub async fn revoke(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
     let id = parse_id(id)?;
-    let now = now_ms();
     let record = VaultKeyClient::for_key(env, id.as_str())
         .map_err(internal)?
         .revoke(now)
@@ -332,7 +329,7 @@ pub async fn revoke(id: &str, env: &Env) -> ApiResult<Response> {
 }
 
 /// `POST /v1/keys/revoke-all` with an optional `{vendor, label_prefix}`.
-pub async fn revoke_all(mut req: Request, env: &Env) -> ApiResult<Response> {
+pub async fn revoke_all(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
     let body = json_object(&mut req, true).await?;
     reject_unknown(&body, &["vendor", "label_prefix"])?;
     let vendor = opt_str(&body, "vendor")?;
@@ -342,7 +339,6 @@ pub async fn revoke_all(mut req: Request, env: &Env) -> ApiResult<Response> {
             return Err(ApiError::field("vendor", format!("{v:?} is not supported")));
         }
     }
-    let now = now_ms();
     let db = env.d1(store::DB).map_err(internal)?;
     let ids = store::live_key_ids(&db, vendor.as_deref(), label_prefix.as_deref(), now)
         .await
@@ -377,6 +373,29 @@ pub async fn revoke_all(mut req: Request, env: &Env) -> ApiResult<Response> {
         )));
     }
     http::json(200, &json!({ "revoked": revoked.len() })).map_err(internal)
+}
+
+/// `POST /v1/test/faults {key_id, d1_fails}`: test configuration only.
+pub async fn set_faults(mut req: Request, env: &Env, _now: i64) -> ApiResult<Response> {
+    let body = json_object(&mut req, false).await?;
+    reject_unknown(&body, &["key_id", "d1_fails"])?;
+    let id = opt_str(&body, "key_id")?.ok_or_else(|| ApiError::field("key_id", "is required"))?;
+    let d1_fails = body
+        .get("d1_fails")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| ApiError::field("d1_fails", "must be true or false"))?;
+    let id = parse_id(&id)?;
+    let faults = VaultKeyClient::for_key(env, id.as_str())
+        .map_err(internal)?
+        .set_faults(&Faults { d1_fails })
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(&format!("key {id}")))?;
+    http::json(
+        200,
+        &json!({ "key_id": id.as_str(), "d1_fails": faults.d1_fails }),
+    )
+    .map_err(internal)
 }
 
 /// A runtime failure (storage, binding) as a 500 that names no secret.

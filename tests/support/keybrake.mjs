@@ -38,7 +38,9 @@ export function keybrakeWorkerOptions(vars = {}) {
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
-    bindings: { ...workerOptions.bindings, KEYBRAKE_ADMIN_TOKEN: ADMIN_TOKEN, ...vars },
+    // KEYBRAKE_TEST_HOOKS enables the test-only clock, settlement and fault
+    // switches; production configuration never sets it.
+    bindings: { ...workerOptions.bindings, KEYBRAKE_ADMIN_TOKEN: ADMIN_TOKEN, KEYBRAKE_TEST_HOOKS: "1", ...vars },
   };
 }
 
