@@ -40,6 +40,16 @@ pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
 
+/// How long the proxy waits for a vendor before answering 502 (the
+/// reservation is kept: the vendor may still act on the call). Set by
+/// `KEYBRAKE_UPSTREAM_TIMEOUT_MS`; 60 s by default.
+pub fn upstream_timeout_ms(env: &Env) -> u64 {
+    env.var("KEYBRAKE_UPSTREAM_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.to_string().parse::<u64>().ok())
+        .map_or(60_000, |ms| ms.max(100))
+}
+
 /// Test-only switches are honoured only when `KEYBRAKE_TEST_HOOKS` is `1`;
 /// the test harness sets it, `wrangler.toml` never does.
 pub fn test_hooks_enabled(env: &Env) -> bool {

@@ -34,9 +34,6 @@ use crate::store::{self, AuditRow};
 use crate::vault_key::{Settled, VaultKeyClient};
 use crate::vendors::{Charge, ConfigSource, PricingInput, Vendor};
 
-/// How long Keybrake waits for the vendor before answering 502 (the
-/// reservation is kept: the vendor may still act on the call).
-pub const UPSTREAM_TIMEOUT_MS: u64 = 60_000;
 /// Largest request body Keybrake will read and price.
 const MAX_BODY_BYTES: usize = 1 << 20;
 
@@ -263,7 +260,8 @@ impl Call {
         }
 
         // 5. forward
-        let upstream = send(&self.url, &self.method, &self.headers, &self.body).await;
+        let timeout = crate::http::upstream_timeout_ms(env);
+        let upstream = send(&self.url, &self.method, &self.headers, &self.body, timeout).await;
         let (status, mut upstream) = match upstream {
             Ok(response) => (Some(response.status_code()), Some(response)),
             Err(e) => {
@@ -470,9 +468,9 @@ fn fingerprint(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> St
     hex(&h.finalize())
 }
 
-/// Sends the call upstream, giving up after `UPSTREAM_TIMEOUT_MS`.
+/// Sends the call upstream, giving up after `timeout_ms`.
 /// Redirects are not followed: the real secret goes to the vendor only.
-async fn send(url: &str, method: &str, headers: &Headers, body: &[u8]) -> Result<Response> {
+async fn send(url: &str, method: &str, headers: &Headers, body: &[u8], timeout_ms: u64) -> Result<Response> {
     let mut init = RequestInit::new();
     init.with_method(Method::from(method.to_owned()))
         .with_headers(headers.clone())
@@ -483,12 +481,10 @@ async fn send(url: &str, method: &str, headers: &Headers, body: &[u8]) -> Result
     let request = Request::new_with_init(url, &init)?;
     let fetch = Fetch::Request(request);
     let call = Box::pin(fetch.send());
-    let timeout = Box::pin(Delay::from(Duration::from_millis(UPSTREAM_TIMEOUT_MS)));
+    let timeout = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
     let outcome = match select(call, timeout).await {
         Either::Left((result, _)) => result,
-        Either::Right(_) => Err(worker::Error::RustError(format!(
-            "no answer within {UPSTREAM_TIMEOUT_MS} ms"
-        ))),
+        Either::Right(_) => Err(worker::Error::RustError(format!("no answer within {timeout_ms} ms"))),
     };
     outcome
 }

@@ -22,16 +22,16 @@ use crate::ledger::{
     check_access, follow_up_cost, ledger_day, reserve, settle_as, Attempt, Decision, KeyRecord,
     PricedObject, SettleAs, Settlement,
 };
-use crate::proxy::UPSTREAM_TIMEOUT_MS;
 use crate::store;
 use crate::vendors::Charge;
 
 /// A reservation not settled by then is resolved by the alarm. The Worker
-/// gives up on the vendor well before (see `proxy::UPSTREAM_TIMEOUT_MS`).
+/// gives up on the vendor well before (`KEYBRAKE_UPSTREAM_TIMEOUT_MS`).
 /// `KEYBRAKE_SETTLE_DEADLINE_MS` overrides it (at least one second).
 pub const SETTLE_DEADLINE_MS: i64 = 120_000;
-/// How long a revocation waits for calls already on their way to the vendor.
-const REVOKE_DRAIN_MS: i64 = UPSTREAM_TIMEOUT_MS as i64 + 5_000;
+/// How long a revocation waits for calls in flight, beyond the upstream
+/// timeout after which the Worker stops waiting for the vendor.
+const REVOKE_DRAIN_MARGIN_MS: i64 = 5_000;
 /// Audit rows sent to D1 per batch.
 const FLUSH_BATCH: usize = 50;
 /// Backoff bounds for retrying D1 flushes.
@@ -621,7 +621,8 @@ impl VaultKey {
     /// given up on), so none arrives after the revocation returns.
     async fn drain(&self) -> Result<()> {
         let started = Date::now().as_millis() as i64;
-        let bound = REVOKE_DRAIN_MS.min(self.settle_deadline());
+        let upstream = crate::http::upstream_timeout_ms(&self.env) as i64;
+        let bound = (upstream + REVOKE_DRAIN_MARGIN_MS).min(self.settle_deadline());
         loop {
             let held: Vec<Row<u64>> = self.query(
                 "SELECT COUNT(*) AS v FROM reservations WHERE state = 'held'",

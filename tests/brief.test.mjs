@@ -66,6 +66,7 @@ before(async () => {
 });
 
 after(async () => {
+  kb?.assertNoLeaks([stripe.secret, ADMIN_TOKEN]);
   await kb?.dispose();
   await stripe?.close();
 });

@@ -221,10 +221,3 @@ describe("the vendor's own answers", () => {
     }
   });
 });
-
-test("no response ever carries the real secret", async () => {
-  const { kb, stripe } = ctx;
-  const all = kb.seen.join("\n");
-  assert.ok(kb.seen.length > 50, "the scan covers the responses of this file");
-  assert.ok(!all.includes(stripe.secret), "the Stripe secret leaked into a response");
-});

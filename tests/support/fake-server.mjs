@@ -11,12 +11,15 @@ export async function startFakeServer(handle, port = 0) {
   // (record) => undefined | { status, body, delayMs }
   let override = null;
   const server = http.createServer((req, res) => {
+    // When the request arrived, to tell what reached the vendor after a revocation.
+    const at = Date.now();
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", async () => {
       const url = new URL(req.url, "http://fake");
       const body = Buffer.concat(chunks).toString("utf8");
       const record = {
+        at,
         method: req.method,
         path: url.pathname,
         query: url.search,

@@ -45,14 +45,22 @@ export function keybrakeWorkerOptions(vars = {}) {
 }
 
 export async function startKeybrake({ vars = {}, extraWorkers = [], port } = {}) {
+  // Everything the Worker logs, to prove no secret is ever logged.
+  const logs = [];
   const mf = new Miniflare({
     workers: [keybrakeWorkerOptions(vars), ...extraWorkers],
     ...(port !== undefined ? { port, host: "127.0.0.1" } : {}),
+    handleStructuredLogs: ({ level, message }) => {
+      logs.push(message);
+      if (process.env.KEYBRAKE_TEST_LOGS) console.error(`[workerd ${level}] ${message}`);
+    },
   });
   const url = await mf.ready;
   const db = await mf.getD1Database("DB", "keybrake");
   await db.batch(migrationStatements().map((s) => db.prepare(s)));
-  return new KeybrakeClient(mf, port !== undefined ? url : undefined);
+  const client = new KeybrakeClient(mf, port !== undefined ? url : undefined);
+  client.logs = logs;
+  return client;
 }
 
 export class KeybrakeClient {
@@ -62,18 +70,22 @@ export class KeybrakeClient {
     this.url = url?.toString().replace(/\/$/, "");
     // Every response body and header the tests saw, to scan for secrets.
     this.seen = [];
+    // Every vault key issued, and how many responses may carry it (its
+    // issuance answer, once).
+    this.issuedTokens = [];
   }
 
   async fetch(pathname, init = {}) {
     const res = await this.mf.dispatchFetch(`http://keybrake.local${pathname}`, init);
     const text = await res.text();
-    this.seen.push(text, JSON.stringify([...res.headers]));
+    this.seen.push(`${text}\n${JSON.stringify([...res.headers])}`);
     let json;
     try {
       json = JSON.parse(text);
     } catch {
       json = undefined;
     }
+    if (typeof json?.token === "string" && json.token.startsWith("kbk_")) this.issuedTokens.push(json.token);
     return { status: res.status, headers: res.headers, text, json };
   }
 
@@ -127,6 +139,25 @@ export class KeybrakeClient {
       if (Date.now() > deadline) return rows;
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * Fails if any response or log line carried one of `secrets`, or a vault
+   * key anywhere but in its own issuance answer.
+   */
+  assertNoLeaks(secrets) {
+    const leaks = [];
+    for (const secret of secrets) {
+      if (this.seen.some((t) => t.includes(secret))) leaks.push(`a response carried ${secret.slice(0, 6)}…`);
+      if (this.logs.some((l) => l.includes(secret))) leaks.push(`a log line carried ${secret.slice(0, 6)}…`);
+    }
+    for (const token of this.issuedTokens) {
+      const carriers = this.seen.filter((t) => t.includes(token)).length;
+      if (carriers > 1) leaks.push(`vault key ${token.slice(0, 12)}… was in ${carriers} responses`);
+      if (this.logs.some((l) => l.includes(token) || l.includes(token.slice(29, 69)))) leaks.push(`a log line carried vault key ${token.slice(0, 12)}…`);
+    }
+    if (leaks.length) throw new Error(`secrets leaked:\n${leaks.join("\n")}`);
+    return { responses: this.seen.length, logLines: this.logs.length, tokens: this.issuedTokens.length };
   }
 
   dispose() {

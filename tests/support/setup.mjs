@@ -3,7 +3,7 @@ import { after, before } from "node:test";
 import { startFakeResend } from "./fake-resend.mjs";
 import { startFakeStripe } from "./fake-stripe.mjs";
 import { startFakeTwilio } from "./fake-twilio.mjs";
-import { startKeybrake } from "./keybrake.mjs";
+import { ADMIN_TOKEN, startKeybrake } from "./keybrake.mjs";
 
 /** Worker vars pointing Keybrake at the fakes, with their secrets. */
 export function vendorVars({ stripe, twilio, resend }) {
@@ -25,10 +25,17 @@ export function useKeybrake(vars = {}, options = {}) {
     ctx.kb = await startKeybrake({ vars: { ...vendorVars(ctx), ...vars }, ...options });
   });
   after(async () => {
+    // Secrets stay secret across every test of the file.
+    ctx.kb?.assertNoLeaks(vendorSecrets(ctx));
     await ctx.kb?.dispose();
     await Promise.all([ctx.stripe?.close(), ctx.twilio?.close(), ctx.resend?.close()]);
   });
   return ctx;
+}
+
+/** Every secret the fakes hold, and the admin token. */
+export function vendorSecrets({ stripe, twilio, resend }) {
+  return [stripe.secret, twilio.authToken, resend.apiKey, ADMIN_TOKEN];
 }
 
 /** Requests a fake vendor received that carried this marker in their body. */
