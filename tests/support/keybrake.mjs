@@ -33,7 +33,8 @@ export function keybrakeWorkerOptions(vars = {}) {
     ...workerOptions,
     name: "keybrake",
     modules: true,
-    scriptPath: path.join(root, "build/index.js"),
+    // KEYBRAKE_BUILD_DIR runs another build (to show a test fails on it).
+    scriptPath: path.join(process.env.KEYBRAKE_BUILD_DIR ?? path.join(root, "build"), "index.js"),
     modulesRules: [
       { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
