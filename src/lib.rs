@@ -27,7 +27,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 
     // Proxy, by host (`stripe.<anything>`: for SDKs that cannot add a path
     // prefix) or by path (`/<vendor>/<vendor path>`).
-    let host = req.headers().get("host")?.unwrap_or_default();
+    let url = req.url()?;
+    let host = url.host_str().unwrap_or_default();
     let by_host = host
         .split_once('.')
         .and_then(|(first, _)| vendors::vendor_for(first));

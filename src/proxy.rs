@@ -250,6 +250,8 @@ impl Call {
                 "allowed an attempt that failed a check".into(),
             ));
         };
+        // In production the runtime fires this when the client disconnects
+        // (`enable_request_signal`); Miniflare's local proxy never does.
         if self.client_gone.aborted() {
             // Nothing was sent: the reservation goes back at once.
             let _ = reply.send(Err(worker::Error::RustError("client went away".into())));
@@ -470,7 +472,13 @@ fn fingerprint(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> St
 
 /// Sends the call upstream, giving up after `timeout_ms`.
 /// Redirects are not followed: the real secret goes to the vendor only.
-async fn send(url: &str, method: &str, headers: &Headers, body: &[u8], timeout_ms: u64) -> Result<Response> {
+async fn send(
+    url: &str,
+    method: &str,
+    headers: &Headers,
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<Response> {
     let mut init = RequestInit::new();
     init.with_method(Method::from(method.to_owned()))
         .with_headers(headers.clone())
@@ -484,7 +492,9 @@ async fn send(url: &str, method: &str, headers: &Headers, body: &[u8], timeout_m
     let timeout = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
     let outcome = match select(call, timeout).await {
         Either::Left((result, _)) => result,
-        Either::Right(_) => Err(worker::Error::RustError(format!("no answer within {timeout_ms} ms"))),
+        Either::Right(_) => Err(worker::Error::RustError(format!(
+            "no answer within {timeout_ms} ms"
+        ))),
     };
     outcome
 }

@@ -6,10 +6,7 @@ import http from "node:http";
 import { received, useKeybrake } from "./support/setup.mjs";
 
 const SETTLE_DEADLINE_MS = 1500;
-const ctx = useKeybrake(
-  { KEYBRAKE_SETTLE_DEADLINE_MS: String(SETTLE_DEADLINE_MS), KEYBRAKE_UPSTREAM_TIMEOUT_MS: "800" },
-  { port: 0 },
-);
+const ctx = useKeybrake({ KEYBRAKE_SETTLE_DEADLINE_MS: String(SETTLE_DEADLINE_MS) }, { port: 0 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const micros = (usd) => Math.round(usd * 1e6);
@@ -90,7 +87,8 @@ describe("no overspend, ever", () => {
           const sentMicros = reached.reduce((sum, r) => sum + v.sent(r), 0);
           const allowed = results.filter((r) => r.status < 300);
           const denied = results.filter((r) => r.status === 429);
-          assert.equal(allowed.length + denied.length, 200, `${name}: every call allowed or capped`);
+          const odd = results.filter((r) => r.status >= 300 && r.status !== 429).map((r) => `${r.status} ${r.text.slice(0, 120)}`);
+          assert.deepEqual(odd, [], `${name}: every call allowed or capped`);
           assert.ok(denied.length > 0 && allowed.length > 0, `${name}: the cap landed mid-burst`);
           assert.equal(reached.length, allowed.length, `${name}: exactly the allowed calls reached the vendor`);
           assert.ok(sentMicros <= micros(cap), `${name}: ${sentMicros} µ$ reached the vendor over a ${cap} cap`);
@@ -214,10 +212,14 @@ describe("no phantom spend", () => {
   });
 
   test("a 5xx or a vendor timeout keeps its reservation and says so in the audit", async () => {
-    const { kb, stripe } = ctx;
+    const { stripe } = ctx;
+    // Its own instance: a short upstream timeout would cut the load tests' slow calls.
+    const { startKeybrake } = await import("./support/keybrake.mjs");
+    const { vendorVars } = await import("./support/setup.mjs");
+    const kb = await startKeybrake({ vars: { ...vendorVars(ctx), KEYBRAKE_UPSTREAM_TIMEOUT_MS: "300" } });
     const key = await kb.issueKey({ daily_usd_cap: 30 });
     stripe.respondWith((r) =>
-      r.body.includes("boom") ? { status: 503, body: { error: { type: "api_error" } } } : r.body.includes("hang") ? { status: 200, delayMs: 1500, body: {} } : undefined,
+      r.body.includes("boom") ? { status: 503, body: { error: { type: "api_error" } } } : r.body.includes("hang") ? { status: 200, delayMs: 1000, body: {} } : undefined,
     );
     try {
       const boom = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: "boom" } });
@@ -225,13 +227,15 @@ describe("no phantom spend", () => {
       const hang = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: "hang" } });
       assert.equal(hang.status, 502);
       assert.equal(hang.json.code, "upstream_unreachable");
-      const state = await keyState(key.id);
+      const state = (await kb.admin(`/v1/keys/${key.id}`)).json;
       assert.equal(state.spent_today_usd, 20);
       assert.equal(state.reserved_today_usd, 0);
       const rows = await kb.auditUntil({ key_id: key.id }, (rows) => rows.length >= 2);
       assert.deepEqual(rows.map((r) => r.code).sort(), ["upstream_error", "upstream_unreachable"]);
     } finally {
       stripe.respondWith(null);
+      kb.assertNoLeaks([stripe.secret]);
+      await kb.dispose();
     }
   });
 });

@@ -110,6 +110,9 @@ const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 
 impl EndpointPattern {
     pub fn parse(text: &str) -> Result<EndpointPattern, String> {
+        if text.len() > MAX_PATH {
+            return Err(format!("patterns are at most {MAX_PATH} characters"));
+        }
         let trimmed = text.trim();
         let (method, path) = match trimmed.split_once(' ') {
             Some((m, p)) => {
@@ -293,6 +296,7 @@ mod tests {
         assert!(Allowlist::parse(&["/v1/../x"]).is_err());
         assert!(Allowlist::parse(&["/v1/pi_*"]).is_err());
         assert!(Allowlist::parse(&["v1/x"]).is_err());
+        assert!(Allowlist::parse(&[format!("/v1/{}", "a".repeat(1100))]).is_err());
         assert!(Allowlist::parse::<&str>(&[]).is_err());
     }
 }
