@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# Tests that start `wrangler dev` on an already built tree skip the rebuild.
+if [ -n "${KEYBRAKE_SKIP_BUILD:-}" ] && [ -f build/index.js ]; then exit 0; fi
 export WASM_BINDGEN_BIN=wasm-bindgen
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 [ -x "$ESBUILD_BIN" ] || unset ESBUILD_BIN

@@ -113,6 +113,8 @@ pub struct VaultKey {
     cached: RefCell<Option<(KeyRecord, Allowlist)>>,
     /// When the next alarm is known to fire, to avoid a storage call per request.
     alarm_at: Cell<Option<i64>>,
+    /// Whether this instance has looked for work left by a previous one.
+    recovered: Cell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -639,6 +641,26 @@ impl VaultKey {
         }
     }
 
+    /// On an instance's first event: a previous instance may have died (a
+    /// restart, an eviction) with reservations held or rows unflushed.
+    /// Resolve what is overdue now and make sure an alarm comes for the rest,
+    /// whether or not the runtime kept the old alarm.
+    async fn recover(&self) -> Result<()> {
+        if self.recovered.replace(true) || self.record()?.is_none() {
+            return Ok(());
+        }
+        let now = Date::now().as_millis() as i64;
+        self.resolve_stale(now)?;
+        let pending: Vec<Row<u64>> = self.query(
+            "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM reservations WHERE state = 'held') AS v",
+            vec![],
+        )?;
+        if pending.first().map_or(0, |r| r.v) > 0 {
+            self.alarm_by(now).await?;
+        }
+        Ok(())
+    }
+
     /// A test-only fault switch (`POST /v1/test/faults`).
     fn fault(&self, name: &str) -> Result<bool> {
         let rows: Vec<Row<String>> = self.query(
@@ -703,10 +725,12 @@ impl DurableObject for VaultKey {
             env,
             cached: RefCell::new(None),
             alarm_at: Cell::new(None),
+            recovered: Cell::new(false),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        self.recover().await?;
         let body = req.text().await?;
         match req.path().as_str() {
             "/authorize" => {
