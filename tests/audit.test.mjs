@@ -100,4 +100,10 @@ test("the audit log never contains a secret or a full vault key", async () => {
   assert.ok(!text.includes(key.token.slice(29, 69)), "not even the token's secret part");
   const everything = kb.seen.join("\n");
   assert.ok(!everything.includes(stripe.secret), "no response carried the Stripe secret");
+  // D1 holds no token at all: the key's object keeps only its SHA-256.
+  const db = await kb.mf.getD1Database("DB", "keybrake");
+  const dump = JSON.stringify([(await db.prepare("SELECT * FROM keys").all()).results, (await db.prepare("SELECT * FROM audit").all()).results]);
+  assert.ok(dump.includes(key.id), "the dump covers this key");
+  for (const token of kb.issuedTokens) assert.ok(!dump.includes(token.slice(29, 69)), "no token secret in D1");
+  assert.ok(!dump.includes(stripe.secret));
 });

@@ -26,13 +26,13 @@ impl fmt::Display for DurationError {
 /// Parses `<digits><unit>` into seconds. Units: s, m, h, d.
 pub fn parse_duration_secs(text: &str) -> Result<u64, DurationError> {
     let text = text.trim();
-    let unit_at = text.len().checked_sub(1).ok_or(DurationError::Malformed)?;
-    let (digits, unit) = text.split_at(unit_at);
+    let unit = text.chars().last().ok_or(DurationError::Malformed)?;
+    let digits = &text[..text.len() - unit.len_utf8()];
     let per_unit: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
         _ => return Err(DurationError::Malformed),
     };
     if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -43,6 +43,34 @@ fn append(out: &mut form_urlencoded::Serializer<'_, String>, key: &str, value: &
     }
 }
 
+/// Decodes `%XX` escapes (and `+`), refusing a `%` without two hex digits.
+fn percent_decode(raw: &[u8]) -> Result<Vec<u8>, String> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'%' => {
+                let byte = raw
+                    .get(i + 1..i + 3)
+                    .and_then(|h| Some((hex(h[0])? << 4) | hex(h[1])?))
+                    .ok_or_else(|| format!("the form body has a broken %-escape at byte {i}"))?;
+                out.push(byte);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Decoded form pairs, in order.
 pub struct FormBody(Vec<(String, String)>);
 
@@ -51,24 +79,12 @@ impl FormBody {
     /// bytes that are not UTF-8 and `%` not followed by two hex digits.
     pub fn parse_strict(body: &[u8]) -> Result<FormBody, String> {
         std::str::from_utf8(body).map_err(|_| "the form body is not valid UTF-8".to_owned())?;
-        let mut i = 0;
-        while let Some(p) = body[i..].iter().position(|&b| b == b'%') {
-            let at = i + p;
-            let hex = body.get(at + 1..at + 3);
-            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                return Err(format!("the form body has a broken %-escape at byte {at}"));
-            }
-            i = at + 3;
+        for part in body.split(|&b| b == b'&' || b == b'=') {
+            let decoded = percent_decode(part)?;
+            std::str::from_utf8(&decoded)
+                .map_err(|_| "the form body decodes to text that is not valid UTF-8".to_owned())?;
         }
-        let parsed = FormBody::parse(body);
-        if parsed
-            .0
-            .iter()
-            .any(|(k, v)| k.contains('\u{FFFD}') || v.contains('\u{FFFD}'))
-        {
-            return Err("the form body decodes to text that is not valid UTF-8".into());
-        }
-        Ok(parsed)
+        Ok(FormBody::parse(body))
     }
 
     pub fn parse(body: &[u8]) -> FormBody {
@@ -166,6 +182,10 @@ mod tests {
         assert!(FormBody::parse_strict(b"amount=1%").is_err());
         assert!(FormBody::parse_strict(b"amount=\xff").is_err());
         assert!(FormBody::parse_strict(b"a=%ff%fe").is_err());
+        assert!(
+            FormBody::parse_strict(b"a=%EF%BF%BD").is_ok(),
+            "a real U+FFFD is text"
+        );
         let media = FormBody::parse(b"MediaUrl=a&MediaUrl=b");
         assert_eq!(media.all("MediaUrl"), vec!["a", "b"]);
     }

@@ -5,6 +5,8 @@ pub mod duration;
 pub mod endpoint;
 pub mod form;
 pub mod money;
+#[cfg(test)]
+mod proptests;
 pub mod sms;
 pub mod time;
 pub mod token;

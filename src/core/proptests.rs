@@ -1,0 +1,141 @@
+//! Property tests of the parsers that read untrusted input. `cargo test`
+//! runs 256 cases each; `scripts/fuzz.sh` runs many more through
+//! `PROPTEST_CASES`.
+
+use proptest::prelude::*;
+
+use super::duration::{format_secs, parse_duration_secs};
+use super::endpoint::{canonicalize, Allowlist, EndpointPattern};
+use super::form::{json_to_form, FormBody};
+use super::money::Money;
+use super::sms;
+use super::time::{parse_instant, to_rfc3339};
+use super::token::{mint_token, parse_token, KeyId};
+
+/// Strings biased toward what path and pattern parsers find interesting.
+fn pathish() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("/".to_owned()),
+            Just("..".to_owned()),
+            Just(".".to_owned()),
+            Just("%2e".to_owned()),
+            Just("%2F".to_owned()),
+            Just("\\".to_owned()),
+            Just("*".to_owned()),
+            Just("**".to_owned()),
+            Just("v1".to_owned()),
+            "[a-z_]{1,8}",
+            any::<char>().prop_map(String::from),
+        ],
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #[test]
+    fn canonical_paths_hold_nothing_ambiguous(raw in pathish()) {
+        if let Ok(path) = canonicalize(&raw) {
+            let s = path.as_str();
+            prop_assert!(s.starts_with('/'));
+            prop_assert!(!s.contains("//") && !s.contains('%') && !s.contains('\\'));
+            for segment in path.segments() {
+                prop_assert!(!segment.is_empty() && segment != "." && segment != "..");
+            }
+        }
+    }
+
+    #[test]
+    fn a_literal_pattern_matches_exactly_its_own_path(a in pathish(), b in pathish()) {
+        if let (Ok(pa), Ok(pb)) = (canonicalize(&a), canonicalize(&b)) {
+            if let Ok(pattern) = EndpointPattern::parse(pa.as_str()) {
+                prop_assert!(pattern.matches("GET", &pa));
+                prop_assert_eq!(pattern.matches("GET", &pb), pa == pb);
+            }
+        }
+    }
+
+    #[test]
+    fn patterns_never_panic_and_never_match_ambiguity(p in pathish(), raw in pathish(), method in "[A-Z]{3,7}") {
+        if let Ok(list) = Allowlist::parse(&[p]) {
+            if let Ok(path) = canonicalize(&raw) {
+                let _ = list.allows(&method, &path);
+            }
+        }
+    }
+
+    #[test]
+    fn form_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+        if let Ok(form) = FormBody::parse_strict(&body) {
+            let _ = form.get("amount");
+            prop_assert!(std::str::from_utf8(&body).is_ok());
+        }
+    }
+
+    #[test]
+    fn json_objects_round_trip_through_stripe_forms(fields in prop::collection::btree_map("[a-z_]{1,10}", ".{0,20}", 0..8)) {
+        let object: serde_json::Map<String, serde_json::Value> =
+            fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        let form = json_to_form(&object);
+        let back = FormBody::parse_strict(form.as_bytes()).unwrap();
+        for (k, v) in &fields {
+            prop_assert_eq!(back.get(k).unwrap(), Some(v.as_str()));
+        }
+    }
+
+    #[test]
+    fn durations_parse_what_they_format(secs in 1u64..100_000_000) {
+        prop_assert_eq!(parse_duration_secs(&format_secs(secs)), Ok(secs));
+    }
+
+    #[test]
+    fn durations_never_panic(text in ".{0,16}") {
+        let _ = parse_duration_secs(&text);
+    }
+
+    #[test]
+    fn money_parses_what_it_prints(micros in 0u64..1_000_000_000_000_000) {
+        let m = Money::from_micros(micros);
+        prop_assert_eq!(Money::parse_usd(&m.to_string()), Ok(m));
+    }
+
+    #[test]
+    fn money_never_panics(text in "[-+0-9.eE]{0,24}|.{0,24}") {
+        let _ = Money::parse_usd(&text);
+    }
+
+    #[test]
+    fn instants_round_trip(ms in 0i64..32_503_680_000_000) {
+        prop_assert_eq!(parse_instant(&to_rfc3339(ms)), Some(ms));
+    }
+
+    #[test]
+    fn instants_never_panic(text in ".{0,40}") {
+        let _ = parse_instant(&text);
+    }
+
+    #[test]
+    fn tokens_never_panic_and_only_minted_ones_parse(text in "kbk_[0-9a-f_]{0,80}|.{0,80}") {
+        let _ = parse_token(&text);
+    }
+
+    #[test]
+    fn minted_tokens_survive_only_intact(flip in 4usize..76, with in "[0-9a-f]") {
+        let id = KeyId::generate();
+        let token = mint_token(&id).token;
+        prop_assert_eq!(parse_token(&token), Ok(id));
+        let mut bytes = token.clone().into_bytes();
+        if flip != 28 && bytes[flip] != with.as_bytes()[0] {
+            bytes[flip] = with.as_bytes()[0];
+            prop_assert!(parse_token(&String::from_utf8(bytes).unwrap()).is_err());
+        }
+    }
+
+    #[test]
+    fn sms_segments_are_sane(body in ".{0,400}") {
+        let n = sms::segments(&body);
+        prop_assert!(n >= 1);
+        prop_assert!(n as usize <= body.encode_utf16().count().max(1) * 2);
+    }
+}
