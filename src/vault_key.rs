@@ -32,6 +32,9 @@ pub const SETTLE_DEADLINE_MS: i64 = 120_000;
 /// How long a revocation waits for calls in flight, beyond the upstream
 /// timeout after which the Worker stops waiting for the vendor.
 const REVOKE_DRAIN_MARGIN_MS: i64 = 5_000;
+/// How long finished audit rows wait before the alarm sends them to D1: a
+/// burst of calls becomes one batched write instead of one write each.
+const FLUSH_DELAY_MS: i64 = 200;
 /// Audit rows sent to D1 per batch.
 const FLUSH_BATCH: usize = 50;
 /// Backoff bounds for retrying D1 flushes.
@@ -109,6 +112,8 @@ pub struct KeyState {
 pub struct VaultKey {
     state: State,
     env: Env,
+    /// The object's SQLite, fetched once: every decision runs several statements.
+    sql: SqlStorage,
     /// The record and its parsed allowlist, loaded once per instance.
     cached: RefCell<Option<(KeyRecord, Allowlist)>>,
     /// When the next alarm is known to fire, to avoid a storage call per request.
@@ -123,8 +128,8 @@ struct Row<T> {
 }
 
 impl VaultKey {
-    fn sql(&self) -> SqlStorage {
-        self.state.storage().sql()
+    fn sql(&self) -> &SqlStorage {
+        &self.sql
     }
 
     fn query<T: DeserializeOwned>(
@@ -721,6 +726,7 @@ pub struct Settled {
 impl DurableObject for VaultKey {
     fn new(state: State, env: Env) -> Self {
         VaultKey {
+            sql: state.storage().sql(),
             state,
             env,
             cached: RefCell::new(None),
@@ -740,7 +746,7 @@ impl DurableObject for VaultKey {
                 // case its settlement never comes.
                 let now = Date::now().as_millis() as i64;
                 let due = match decision {
-                    Decision::Denied { .. } => now,
+                    Decision::Denied { .. } => now + FLUSH_DELAY_MS,
                     Decision::Allowed { .. } => now + self.settle_deadline(),
                 };
                 if self.cached.borrow().is_some() {
@@ -751,7 +757,8 @@ impl DurableObject for VaultKey {
             "/settle" => {
                 let settlement: Settlement = serde_json::from_str(&body)?;
                 let settled = self.settle(&settlement)?;
-                self.alarm_by(Date::now().as_millis() as i64).await?;
+                self.alarm_by(Date::now().as_millis() as i64 + FLUSH_DELAY_MS)
+                    .await?;
                 Response::from_json(&settled)
             }
             "/init" => {

@@ -1,0 +1,128 @@
+// `npm run bench`: Keybrake against the physical floor, on one machine, in
+// one run. Serves the release Keybrake Worker and a bare passthrough Worker
+// through Miniflare's own HTTP server (not `wrangler dev`, whose inspector
+// proxy taxes every fetch, Durable Object call and D1 query), a lean fake
+// vendor in its own process, and drives load from another process
+// (bench/load.mjs). Writes bench/results/<stamp>.json, bench/results/latest.json
+// and docs/benchmarks.md.
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { Miniflare } from "miniflare";
+import { ADMIN_TOKEN, startKeybrake } from "../tests/support/keybrake.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? "1,16,64").split(",").map(Number);
+const SECRET = "sk_test_bench_upstream_secret";
+
+function startUpstream() {
+  const child = spawn(process.execPath, [path.join(root, "bench/upstream.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve) => child.stdout.once("data", (d) => resolve({ child, url: `http://127.0.0.1:${String(d).trim()}` })));
+}
+
+function load(url, connections, requests, durationMs = SECONDS * 1000) {
+  const config = JSON.stringify({ url, connections, warmupMs: 1000, durationMs, requests });
+  const out = execFileSync(process.execPath, [path.join(root, "bench/load.mjs"), config], { maxBuffer: 1 << 26 });
+  return JSON.parse(String(out));
+}
+
+async function startPassthrough(upstream) {
+  const mf = new Miniflare({
+    name: "passthrough",
+    modules: true,
+    scriptPath: path.join(root, "bench/passthrough.mjs"),
+    compatibilityDate: "2026-04-01",
+    bindings: { UPSTREAM: upstream },
+    port: 0,
+    host: "127.0.0.1",
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return { mf, url };
+}
+
+const form = "amount=1&currency=usd";
+const charge = (token) => ({
+  method: "POST",
+  path: "/stripe/v1/payment_intents",
+  headers: { authorization: `Bearer ${token}`, "content-type": "application/x-www-form-urlencoded" },
+  body: form,
+});
+
+async function main() {
+  const upstream = await startUpstream();
+  const passthrough = await startPassthrough(upstream.url);
+  const kb = await startKeybrake({
+    vars: { STRIPE_API_BASE: upstream.url, STRIPE_SECRET_KEY: SECRET, KEYBRAKE_TEST_HOOKS: "0" },
+    port: 0,
+  });
+  const issue = (overrides = {}) =>
+    kb.issueKey({ label: "bench", daily_usd_cap: 1_000_000, expires_in: "1d", allowed_endpoints: ["POST /v1/payment_intents"], ...overrides });
+  const hot = await issue();
+  const many = await Promise.all(Array.from({ length: 256 }, () => issue()));
+  const spent = await issue({ daily_usd_cap: 0.000001 });
+  const newKey = {
+    method: "POST",
+    path: "/v1/keys",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ label: "bench-issue", vendor: "stripe", allowed_endpoints: ["/v1/payment_intents"], daily_usd_cap: 5, expires_in: "5m" }),
+  };
+
+  const scenarios = [
+    { name: "direct to the fake vendor", url: upstream.url, requests: [{ method: "POST", path: "/v1/payment_intents", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form }] },
+    { name: "bare passthrough Worker", url: passthrough.url, requests: [charge(SECRET)] },
+    { name: "Keybrake, one key", url: kb.url, requests: [charge(hot.token)] },
+    { name: "Keybrake, 256 keys round-robin", url: kb.url, requests: many.map((k) => charge(k.token)) },
+    { name: "key issuance (POST /v1/keys)", url: kb.url, requests: [newKey] },
+    { name: "denied: cap exhausted", url: kb.url, requests: [charge(spent.token)] },
+    { name: "denied: endpoint not allowed", url: kb.url, requests: [{ ...charge(hot.token), path: "/stripe/v1/customers" }] },
+  ];
+  const results = [];
+  for (const s of scenarios) {
+    for (const c of CONCURRENCY) {
+      const r = load(s.url, c, s.requests);
+      results.push({ scenario: s.name, concurrency: c, ...r });
+      console.log(`${s.name.padEnd(34)} c=${String(c).padStart(2)}  p50 ${r.p50} ms  p90 ${r.p90} ms  p99 ${r.p99} ms  ${r.rps} req/s  ${JSON.stringify(r.statuses)}`);
+    }
+  }
+
+  // Start-up: the first request of a fresh instance against warm ones.
+  const fresh = await startKeybrake({ vars: { STRIPE_API_BASE: upstream.url, STRIPE_SECRET_KEY: SECRET, KEYBRAKE_TEST_HOOKS: "0" }, port: 0 });
+  const timeOnce = async () => {
+    const t = process.hrtime.bigint();
+    await (await fetch(`${fresh.url}/healthz`)).text();
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  };
+  const first = await timeOnce();
+  const warm = [];
+  for (let i = 0; i < 30; i++) warm.push(await timeOnce());
+  warm.sort((a, b) => a - b);
+  await fresh.dispose();
+
+  await kb.dispose();
+  await passthrough.mf.dispose();
+  upstream.child.kill();
+
+  const wasm = readFileSync(path.join(root, "build/index_bg.wasm"));
+  const report = {
+    date: new Date().toISOString(),
+    commit: execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root }).toString().trim(),
+    machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    runtime: "Miniflare's own HTTP server (workerd), not wrangler dev",
+    seconds_per_run: SECONDS,
+    wasm_bytes: statSync(path.join(root, "build/index_bg.wasm")).size,
+    wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length,
+    startup: { first_ms: Math.round(first * 100) / 100, warm_p50_ms: Math.round(warm[15] * 100) / 100 },
+    results,
+  };
+  const stamp = report.date.replace(/[:.]/g, "-");
+  writeFileSync(path.join(root, `bench/results/${stamp}.json`), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(path.join(root, "bench/results/latest.json"), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(path.join(root, "docs/benchmarks.md"), (await import("./report.mjs")).render(report));
+  console.log(`wrote bench/results/${stamp}.json and docs/benchmarks.md`);
+}
+
+await main();
