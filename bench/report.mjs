@@ -21,6 +21,26 @@ export function render(report) {
     )
     .join("\n");
   const issuance = find(report, "key issuance (POST /v1/keys)", 1);
+  const floorAt = (c) => find(report, floor, c);
+  const one = (c) => find(report, "Keybrake, one key", c);
+  const manyAt = (c) => find(report, "Keybrake, 256 keys round-robin", c);
+  const mark = (ok) => (ok ? "met" : "**missed**");
+  const targets = [
+    ...[1, 16].filter((c) => floorAt(c) && one(c)).map((c) => {
+      const added50 = one(c).p50 - floorAt(c).p50;
+      const added99 = one(c).p99 - floorAt(c).p99;
+      return `| added latency, one key, c=${c} | p50 ≤ 1.0 ms, p99 ≤ 3 ms | +${ms(added50)} / +${ms(added99)} ms | ${mark(added50 <= 1 && added99 <= 3)} |`;
+    }),
+    ...concurrencies.filter((c) => c > 1 && manyAt(c)).map((c) => `| throughput, 256 keys, c=${c} | ≥ 80 % of the floor | ${Math.round((100 * manyAt(c).rps) / floorAt(c).rps)} % | ${mark(manyAt(c).rps >= 0.8 * floorAt(c).rps)} |`),
+    ...concurrencies.filter((c) => c > 1 && one(c)).map((c) => `| throughput, one key, c=${c} | ≥ 50 % of the floor | ${Math.round((100 * one(c).rps) / floorAt(c).rps)} % | ${mark(one(c).rps >= 0.5 * floorAt(c).rps)} |`),
+    `| key issuance p50, c=1 | ≤ 5 ms | ${ms(issuance?.p50)} ms | ${mark(issuance?.p50 <= 5)} |`,
+    ...["denied: cap exhausted", "denied: endpoint not allowed"].map((s) => {
+      const d = find(report, s, 1);
+      return `| ${s}, c=1 | faster than an allowed call | ${ms(d.p50)} vs ${ms(one(1).p50)} ms | ${mark(d.p50 < one(1).p50)} |`;
+    }),
+    `| \`.wasm\` gzip | ≤ 400 KB | ${kb(report.wasm_gzip_bytes)} | ${mark(report.wasm_gzip_bytes <= 400 * 1024)} |`,
+    `| first request after start | < 50 ms beyond a warm one | +${(report.startup.first_ms - report.startup.warm_p50_ms).toFixed(1)} ms | ${mark(report.startup.first_ms - report.startup.warm_p50_ms < 50)} |`,
+  ].join("\n");
   return `# Benchmarks
 
 The latest run of \`npm run bench\` (\`bench/run.mjs\`); every run also leaves
@@ -54,6 +74,24 @@ ${compare}
 - Start-up: the first request of a fresh instance took ${report.startup.first_ms} ms,
   a warm one ${report.startup.warm_p50_ms} ms (p50 of 30).
 ${scenarios.length ? "" : ""}
+## Targets
+
+| target | goal | this run | |
+| --- | --- | --- | --- |
+${targets}
+
+## Where the time goes
+
+A priced call makes two Durable Object round-trips (reserve before
+forwarding, settle before replying, so a released cap or a newly paid
+object is visible to the very next call) and its audit row reaches D1 in a
+batch from the object's alarm about 200 ms later. Under Miniflare every
+Durable Object call and, above all, every D1 query is served by the same
+local workerd process on the same two cores as everything else; a D1 query
+there costs milliseconds, so the audit flushes of 256 keys (one batch per
+key) weigh on the many-keys rows more than they would on Cloudflare, where
+D1 is remote and each object runs on its own.
+
 ## How this scales on Cloudflare
 
 - **One key is one Durable Object**, and one object runs on one thread: every
