@@ -55,7 +55,8 @@ its numbers as JSON in \`bench/results/\`, so runs can be compared.
   1 s of warm-up. Two cores serve the Workers, the vendor and the load alike.
 - Each proxied call is a priced \`POST /v1/payment_intents\`: Keybrake's full
   path (token check, pricing, reserve in the key's Durable Object, forward,
-  settle before replying, audit row flushed to D1 by the object's alarm).
+  read the answer to record the created object, settle right after replying,
+  audit row flushed to D1 by the object's alarm).
 
 ## Results
 
@@ -82,10 +83,10 @@ ${targets}
 
 ## Where the time goes
 
-A priced call makes two Durable Object round-trips (reserve before
-forwarding, settle before replying, so a released cap or a newly paid
-object is visible to the very next call) and its audit row reaches D1 in a
-batch from the object's alarm about 200 ms later. Under Miniflare every
+A call makes two Durable Object round-trips: reserve before forwarding, and
+settle, which is off the response path unless the vendor refused the call
+(a release must land before the client's next call). Its audit row reaches
+D1 in a batch from the object's alarm about 200 ms later. Under Miniflare every
 Durable Object call and, above all, every D1 query is served by the same
 local workerd process on the same two cores as everything else; a D1 query
 there costs milliseconds, so the audit flushes of 256 keys (one batch per

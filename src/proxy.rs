@@ -20,7 +20,7 @@ use futures_util::future::{select, Either};
 use sha2::{Digest, Sha256};
 use worker::{
     Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
-    ResponseBuilder, Result,
+    ResponseBody, ResponseBuilder, Result,
 };
 
 use crate::core::currency::RateTable;
@@ -29,7 +29,7 @@ use crate::core::money::Money;
 use crate::core::token::{hash_token, hex, parse_token, request_id, TOKEN_PREFIX};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{now_ms, EnvConfig};
-use crate::ledger::{Attempt, Decision, Settlement};
+use crate::ledger::{settle_as, Attempt, Decision, SettleAs, Settlement};
 use crate::store::{self, AuditRow};
 use crate::vault_key::{Settled, VaultKeyClient};
 use crate::vendors::{Charge, ConfigSource, PricingInput, Vendor};
@@ -264,24 +264,38 @@ impl Call {
         // 5. forward
         let timeout = crate::http::upstream_timeout_ms(env);
         let upstream = send(&self.url, &self.method, &self.headers, &self.body, timeout).await;
-        let (status, mut upstream) = match upstream {
-            Ok(response) => (Some(response.status_code()), Some(response)),
+        let status = upstream.as_ref().ok().map(Response::status_code);
+        let mut created_object = None;
+        let upstream = match upstream {
+            // A call that created something this key paid for: read the
+            // answer to remember its id, so later steps on it are free.
+            Ok(response)
+                if matches!(charge, Charge::Amount { .. })
+                    && status.is_some_and(|s| (200..300).contains(&s)) =>
+            {
+                let headers = response.headers().clone();
+                let bytes = crate::http::body_bytes(response).await?;
+                created_object = vendor.created_object_id(&bytes);
+                Some(Answer {
+                    status: status.unwrap_or(200),
+                    headers,
+                    body: ResponseBody::Body(bytes),
+                })
+            }
+            Ok(response) => {
+                let headers = response.headers().clone();
+                let (_, body) = response.into_parts();
+                Some(Answer {
+                    status: status.unwrap_or(200),
+                    headers,
+                    body,
+                })
+            }
             Err(e) => {
                 worker::console_error!("{request_id}: {} unreachable: {e}", vendor.name());
-                (None, None)
+                None
             }
         };
-        // A call that created something this key paid for: remember its id,
-        // so later steps on it are not charged again.
-        let mut fixed_body = None;
-        let mut created_object = None;
-        if let (Charge::Amount { .. }, Some(response), Some(200..=299)) =
-            (charge, upstream.as_mut(), status)
-        {
-            let bytes = response.bytes().await?;
-            created_object = vendor.created_object_id(&bytes);
-            fixed_body = Some(bytes);
-        }
         let settlement = Settlement {
             request_id: request_id.to_owned(),
             upstream_status: status,
@@ -290,11 +304,13 @@ impl Call {
             now: self.now(),
         };
 
-        // 6. settle. A priced call settles before the client hears back, so
-        // a released cap or a newly paid object is visible to its very next
-        // call; a free call settles after.
-        let priced = cost > Money::ZERO || *charge != Charge::Free;
-        let (cost, remaining) = if priced {
+        // 6. settle. A release (the vendor refused: 4xx) lands before the
+        // client hears back, so the freed cap is usable by its very next
+        // call. Anything kept settles after the reply: the reservation
+        // already counts, and a step on an object created here waits in the
+        // key's object until this settlement has recorded it.
+        let release = settle_as(status, true) == SettleAs::Release && cost > Money::ZERO;
+        let (cost, remaining) = if release {
             match self.settle(settlement.clone()).await {
                 Ok(Some(settled)) => (settled.cost, settled.remaining),
                 _ => (cost, remaining),
@@ -303,9 +319,9 @@ impl Call {
             (cost, remaining)
         };
         let _ = reply.send(respond(
-            *vendor, upstream, fixed_body, request_id, key_id, cost, remaining,
+            *vendor, upstream, request_id, key_id, cost, remaining,
         ));
-        if !priced {
+        if !release {
             self.settle(settlement).await?;
         }
         Ok(())
@@ -331,18 +347,24 @@ impl Call {
     }
 }
 
+/// The vendor's answer, its body streamed through or already read.
+struct Answer {
+    status: u16,
+    headers: Headers,
+    body: ResponseBody,
+}
+
 /// Step 7, respond: the vendor's answer with Keybrake's headers, or a 502
 /// when no answer came.
 fn respond(
     vendor: &dyn Vendor,
-    upstream: Option<Response>,
-    fixed_body: Option<Vec<u8>>,
+    upstream: Option<Answer>,
     request_id: &str,
     key_id: &str,
     cost: Money,
     remaining: Money,
 ) -> Result<Response> {
-    let Some(upstream) = upstream else {
+    let Some(answer) = upstream else {
         let error = ApiError::new(
             ErrorCode::UpstreamUnreachable,
             format!(
@@ -352,24 +374,20 @@ fn respond(
         );
         return deny(vendor, &error, request_id, Some(key_id));
     };
-    let status = upstream.status_code();
+    let read = matches!(answer.body, ResponseBody::Body(_));
     let headers = Headers::new();
-    for (name, value) in upstream.headers().entries() {
-        if fixed_body.is_none() || name != "content-length" {
+    for (name, value) in answer.headers.entries() {
+        if !read || name != "content-length" {
             headers.append(&name, &value)?;
         }
     }
     keybrake_headers(&headers, request_id, Some(key_id))?;
     headers.set("keybrake-cost-usd", &cost.to_string())?;
     headers.set("keybrake-remaining-usd", &remaining.to_string())?;
-    let (_, body) = upstream.into_parts();
-    let builder = ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers);
-    Ok(match fixed_body {
-        Some(bytes) => builder.fixed(bytes),
-        None => builder.body(body),
-    })
+    Ok(ResponseBuilder::new()
+        .with_status(answer.status)
+        .with_headers(headers)
+        .body(answer.body))
 }
 
 /// Switches honoured only when `KEYBRAKE_TEST_HOOKS` is `1` (the test

@@ -35,6 +35,8 @@ const REVOKE_DRAIN_MARGIN_MS: i64 = 5_000;
 /// How long finished audit rows wait before the alarm sends them to D1: a
 /// burst of calls becomes one batched write instead of one write each.
 const FLUSH_DELAY_MS: i64 = 200;
+/// How long a step on an unknown object waits for creates in flight.
+const CREATE_WAIT_MS: i64 = 2_000;
 /// Audit rows sent to D1 per batch.
 const FLUSH_BATCH: usize = 50;
 /// Backoff bounds for retrying D1 flushes.
@@ -96,6 +98,13 @@ CREATE TABLE IF NOT EXISTS flush_state (
   last_error TEXT
 );
 ";
+
+/// What one pass of `authorize` concluded.
+enum Verdict {
+    Decided(Decision),
+    /// Ask again once the creates in flight have settled.
+    AwaitCreates,
+}
 
 /// The key's state as the management API shows it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -230,19 +239,19 @@ impl VaultKey {
 
     /// Decides one attempt. No `await` between reading the ledger and
     /// writing the reservation: this is the atomic step.
-    fn authorize(&self, attempt: &Attempt) -> Result<Decision> {
+    fn authorize(&self, attempt: &Attempt) -> Result<Verdict> {
         let Some((record, allowlist)) = self.record()? else {
-            return Ok(Decision::Denied {
+            return Ok(Verdict::Decided(Decision::Denied {
                 error: ApiError::new(ErrorCode::InvalidKey, "this vault key is not valid"),
                 audited: false,
-            });
+            }));
         };
-        let deny = |error: ApiError| -> Result<Decision> {
+        let deny = |error: ApiError| -> Result<Verdict> {
             self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
-            Ok(Decision::Denied {
+            Ok(Verdict::Decided(Decision::Denied {
                 error,
                 audited: true,
-            })
+            }))
         };
         if let Err(error) = check_access(&record, &allowlist, attempt) {
             return deny(error);
@@ -304,6 +313,11 @@ impl VaultKey {
                         minor: k.minor,
                         usd: Money::from_micros(k.usd),
                     });
+                    // The object may come from a create this key just made
+                    // whose settlement (which records it) is still on its way.
+                    if known.is_none() && !unknown_is_free && self.creates_in_flight()? {
+                        return Ok(Verdict::AwaitCreates);
+                    }
                     match follow_up_cost(object, known, *minor, *unknown_is_free) {
                         Ok(priced) => priced,
                         Err(error) => return deny(error),
@@ -350,7 +364,42 @@ impl VaultKey {
             )?;
         }
         self.audit(attempt, "allowed", None, cost, false)?;
-        Ok(Decision::Allowed { cost, remaining })
+        Ok(Verdict::Decided(Decision::Allowed { cost, remaining }))
+    }
+
+    /// Whether a call that creates a priced object is still unsettled.
+    fn creates_in_flight(&self) -> Result<bool> {
+        let held: Vec<Row<u64>> = self.query(
+            "SELECT COUNT(*) AS v FROM reservations WHERE state = 'held' AND charge_kind = 'amount'",
+            vec![],
+        )?;
+        Ok(held.first().is_some_and(|r| r.v > 0))
+    }
+
+    /// Decides an attempt, letting a step on a not-yet-recorded object wait
+    /// (bounded) for the creates in flight to settle.
+    async fn decide(&self, attempt: &Attempt) -> Result<Decision> {
+        let started = Date::now().as_millis() as i64;
+        loop {
+            match self.authorize(attempt)? {
+                Verdict::Decided(decision) => return Ok(decision),
+                Verdict::AwaitCreates
+                    if Date::now().as_millis() as i64 - started < CREATE_WAIT_MS =>
+                {
+                    Delay::from(std::time::Duration::from_millis(2)).await;
+                }
+                Verdict::AwaitCreates => {
+                    let error = ApiError::unpriceable(
+                        "the object was not created through this key (or its creation never settled)",
+                    );
+                    self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
+                    return Ok(Decision::Denied {
+                        error,
+                        audited: true,
+                    });
+                }
+            }
+        }
     }
 
     /// Keeps or releases a reservation once the vendor answered. Returns
@@ -741,7 +790,7 @@ impl DurableObject for VaultKey {
         match req.path().as_str() {
             "/authorize" => {
                 let attempt: Attempt = serde_json::from_str(&body)?;
-                let decision = self.authorize(&attempt)?;
+                let decision = self.decide(&attempt).await?;
                 // A denial is final now; an allowance needs a safety alarm in
                 // case its settlement never comes.
                 let now = Date::now().as_millis() as i64;
@@ -826,8 +875,9 @@ impl VaultKeyClient {
         init.with_method(Method::Post)
             .with_body(Some(serde_json::to_string(body)?.into()));
         let req = Request::new_with_init(&format!("https://vault-key/{op}"), &init)?;
-        let mut res = self.stub.fetch_with_request(req).await?;
-        Ok((res.status_code(), res.text().await?))
+        let res = self.stub.fetch_with_request(req).await?;
+        let status = res.status_code();
+        Ok((status, crate::http::body_text(res).await?))
     }
 
     async fn expect<T: Serialize, R: DeserializeOwned>(

@@ -37,7 +37,7 @@ test("every attempt is audited, allowed and denied, and costs sum to the spend",
     }
   }
   const spent = rows.reduce((s, r) => s + Math.round(r.cost_usd * 1e6), 0);
-  const state = await kb.admin(`/v1/keys/${key.id}`);
+  const state = await kb.settledKey(key.id);
   assert.equal(spent, Math.round(state.json.spent_today_usd * 1e6));
   assert.equal(state.json.spent_today_usd, 45);
   const denied = rows.filter((r) => r.decision === "denied").map((r) => r.code).sort();

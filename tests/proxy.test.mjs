@@ -198,7 +198,7 @@ describe("the vendor's own answers", () => {
       assert.equal(res.status, 502);
       assert.equal(res.json.code, "upstream_unreachable");
       assert.equal(res.headers.get("stripe-should-retry"), "true");
-      const state = await kb.admin(`/v1/keys/${key.id}`);
+      const state = await kb.settledKey(key.id);
       assert.equal(state.json.spent_today_usd, 1, "an ambiguous outcome keeps its reservation");
     } finally {
       await kb.dispose();

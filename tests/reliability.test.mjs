@@ -15,6 +15,11 @@ async function keyState(id, headers = {}) {
   return (await ctx.kb.admin(`/v1/keys/${id}`, { headers })).json;
 }
 
+/** The state once every call has settled (kept calls settle just after their reply). */
+async function settledState(id, headers = {}) {
+  return (await ctx.kb.settledKey(id, headers)).json;
+}
+
 /** Polls the key's state until `done` holds or the time is up. */
 async function stateUntil(id, done, timeoutMs = 8000) {
   const deadline = Date.now() + timeoutMs;
@@ -94,7 +99,7 @@ describe("no overspend, ever", () => {
           assert.ok(sentMicros <= micros(cap), `${name}: ${sentMicros} µ$ reached the vendor over a ${cap} cap`);
           const charged = allowed.reduce((s, r) => s + micros(Number(r.headers.get("keybrake-cost-usd"))), 0);
           assert.equal(charged, sentMicros, `${name}: the costs charged are what reached the vendor`);
-          const state = await keyState(key.id);
+          const state = await settledState(key.id);
           assert.equal(micros(state.spent_today_usd), sentMicros, `${name}: recorded spend equals what reached the vendor`);
           assert.equal(state.reserved_today_usd, 0);
           // Spend only grows here, so a call denied at any moment would still not fit now.
@@ -114,7 +119,7 @@ describe("no overspend, ever", () => {
     const key = await kb.issueKey({ daily_usd_cap: 100.07 });
     const costs = Array.from({ length: 300 }, (_, i) => [1, 7, 13, 29, 61][i % 5]);
     const results = await Promise.all(costs.map((c) => kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: c * 100, currency: "usd" } })));
-    const spent = micros((await keyState(key.id)).spent_today_usd);
+    const spent = micros((await settledState(key.id)).spent_today_usd);
     results.forEach((r, i) => {
       if (r.status === 429) assert.ok(spent + micros(costs[i]) > micros(100.07), `a $${costs[i]} call was denied though it fit`);
     });
@@ -140,8 +145,8 @@ describe("no overspend, ever", () => {
     const after = burst.slice(10).filter((r) => r.status === 200).length;
     assert.equal(before, 5, "five $20 calls fit the last day");
     assert.equal(after, 5, "five more fit the new day, from its first millisecond");
-    assert.equal((await keyState(key.id, at(midnight - 1))).spent_today_usd, 100);
-    assert.equal((await keyState(key.id, at(midnight))).spent_today_usd, 100);
+    assert.equal((await settledState(key.id, at(midnight - 1))).spent_today_usd, 100);
+    assert.equal((await settledState(key.id, at(midnight))).spent_today_usd, 100);
     assert.equal((await keyState(key.id, at(midnight + 86_400_000))).spent_today_usd, 0);
     const expired = await kb.proxy(key.token, "/stripe/v1/payment_intents", { headers: at(key.expiresAt), body: { amount: 1, currency: "usd" } });
     assert.equal(expired.json.code, "key_expired", "expiry is exact to the millisecond");
@@ -227,7 +232,7 @@ describe("no phantom spend", () => {
       const hang = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: "hang" } });
       assert.equal(hang.status, 502);
       assert.equal(hang.json.code, "upstream_unreachable");
-      const state = (await kb.admin(`/v1/keys/${key.id}`)).json;
+      const state = (await kb.settledKey(key.id)).json;
       assert.equal(state.spent_today_usd, 20);
       assert.equal(state.reserved_today_usd, 0);
       const rows = await kb.auditUntil({ key_id: key.id }, (rows) => rows.length >= 2);
@@ -314,7 +319,7 @@ describe("the audit log is complete", () => {
     await sleep(1500);
     const during = await kb.admin(`/v1/audit?key_id=${key.id}`);
     assert.equal(during.json.data.length, 0, "D1 is down: nothing reached it");
-    const held = await keyState(key.id);
+    const held = await settledState(key.id);
     assert.equal(held.audit_pending, 60, "every row waits in the key's object");
     await kb.admin("/v1/test/faults", { method: "POST", body: { key_id: key.id, d1_fails: false } });
     const rows = await kb.auditUntil({ key_id: key.id }, (rows) => rows.length >= 60);

@@ -28,7 +28,7 @@ describe("the cap", () => {
     assert.equal(over.headers.get("keybrake-key-id"), key.id);
     assert.match(over.json.message, /\$0\.01/);
     assert.equal(received(stripe, `exact-${key.id}`).length, 3);
-    const state = await kb.admin(`/v1/keys/${key.id}`);
+    const state = await kb.settledKey(key.id);
     assert.equal(state.json.spent_today_usd, 50);
     assert.equal(state.json.remaining_today_usd, 0);
     const read = await kb.proxy(key.token, "/stripe/v1/payment_intents/pi_1", { method: "GET" });
@@ -45,7 +45,7 @@ describe("the cap", () => {
     assert.equal(ok, 10);
     assert.equal(capped, 90);
     assert.equal(received(stripe, marker).length, 10);
-    const state = await kb.admin(`/v1/keys/${key.id}`);
+    const state = await kb.settledKey(key.id);
     assert.equal(state.json.spent_today_usd, 100);
     assert.equal(state.json.reserved_today_usd, 0);
   });
@@ -66,7 +66,7 @@ describe("the cap", () => {
       assert.ok(sent <= 12345, `reached Stripe: ${sent} cents > cap`);
       assert.equal(sent, allowed, "exactly the allowed calls reached Stripe");
       assert.ok(results.every((r) => r.status === 200 || r.json.code === "cap_exhausted"));
-      const state = await kb.admin(`/v1/keys/${key.id}`);
+      const state = await kb.settledKey(key.id);
       assert.equal(Math.round(state.json.spent_today_usd * 100), sent);
       // Nothing smaller than the cheapest call can still fit.
       assert.ok(12345 - sent < 50 || results.some((r) => r.status === 429));
@@ -116,7 +116,7 @@ describe("releases and replays", () => {
     const retries = await Promise.all(Array.from({ length: 5 }, () => charge(kb, key, 2000, { description: marker }, headers)));
     assert.ok(retries.every((r) => r.status === 200), retries.map((r) => r.status).join());
     assert.ok(retries.every((r) => r.headers.get("keybrake-cost-usd") === "0.00"));
-    const state = await kb.admin(`/v1/keys/${key.id}`);
+    const state = await kb.settledKey(key.id);
     assert.equal(state.json.spent_today_usd, 20);
     const changed = await charge(kb, key, 2100, { description: marker }, headers);
     assert.equal(changed.status, 429, "a different body under the same key is a new charge");
@@ -131,7 +131,7 @@ describe("releases and replays", () => {
     const headers = { "idempotency-key": `race-${key.id}` };
     const results = await Promise.all(Array.from({ length: 10 }, () => charge(kb, key, 2000, { description: "race" }, headers)));
     assert.ok(results.every((r) => r.status === 200), results.map((r) => r.status).join());
-    assert.equal((await kb.admin(`/v1/keys/${key.id}`)).json.spent_today_usd, 20);
+    assert.equal((await kb.settledKey(key.id)).json.spent_today_usd, 20);
   });
 });
 

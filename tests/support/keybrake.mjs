@@ -122,6 +122,19 @@ export class KeybrakeClient {
     });
   }
 
+  /**
+   * A key's state once every call on it has settled: kept calls settle just
+   * after their reply, so a read right after a burst may still see them held.
+   */
+  async settledKey(id, headers = {}, timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await this.admin(`/v1/keys/${id}`, { headers });
+      if (res.json?.reserved_today_usd === 0 || Date.now() > deadline) return res;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** Polls the audit log until `done(rows)` holds (rows reach D1 via an alarm). */
   async auditUntil(query, done, timeoutMs = 10_000) {
     const deadline = Date.now() + timeoutMs;
