@@ -196,6 +196,26 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor of the next page: after the last row of a full page, none
+    /// after a short one.
+    pub fn after<T>(
+        rows: &[T],
+        limit: u32,
+        position: impl Fn(&T) -> (i64, &str),
+    ) -> Option<String> {
+        if rows.len() < limit as usize {
+            return None;
+        }
+        let (created_at, id) = position(rows.last()?);
+        Some(
+            Cursor {
+                created_at,
+                id: id.to_owned(),
+            }
+            .encode(),
+        )
+    }
+
     pub fn encode(&self) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -295,14 +295,7 @@ pub async fn list(req: &Request, env: &Env, now: i64) -> ApiResult<Response> {
     q.limit = limit(lim.as_deref(), 50, 200)?;
     let db = env.d1(store::DB).map_err(internal)?;
     let rows = store::list_keys(&db, &q, now).await.map_err(internal)?;
-    let next = (rows.len() == q.limit as usize).then(|| {
-        let last = rows.last().expect("a full page has a last row");
-        Cursor {
-            created_at: last.created_at,
-            id: last.id.clone(),
-        }
-        .encode()
-    });
+    let next = Cursor::after(&rows, q.limit, |r| (r.created_at, r.id.as_str()));
     let data: Vec<Value> = rows.iter().map(|r| row_json(r, now)).collect();
     http::json(200, &json!({ "data": data, "next_cursor": next })).map_err(internal)
 }

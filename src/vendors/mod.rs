@@ -63,7 +63,18 @@ pub trait Vendor: Sync {
     fn name(&self) -> &'static str;
 
     /// The upstream base URL, e.g. `https://api.stripe.com`.
-    fn api_base(&self, config: &dyn ConfigSource) -> String;
+    /// Where the real API lives by default: `https://api.stripe.com`.
+    fn default_api_base(&self) -> &'static str;
+
+    /// The upstream base URL: `<VENDOR>_API_BASE` when set (tests point it
+    /// at a local fake), the vendor's own otherwise.
+    fn api_base(&self, config: &dyn ConfigSource) -> String {
+        let var = format!("{}_API_BASE", self.name().to_ascii_uppercase());
+        config
+            .get(&var)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| self.default_api_base().to_owned())
+    }
 
     /// The real credential, as the `Authorization` header value to forward.
     fn upstream_authorization(&self, config: &dyn ConfigSource) -> ApiResult<String>;
@@ -157,6 +168,20 @@ pub fn times(unit: Money, count: u64) -> ApiResult<Money> {
         .checked_mul(count)
         .map(Money::from_micros)
         .ok_or_else(|| ApiError::unpriceable("the call's cost is too large"))
+}
+
+/// Configuration from a list of pairs, for host tests.
+#[cfg(test)]
+pub struct MapConfig(pub Vec<(&'static str, &'static str)>);
+
+#[cfg(test)]
+impl ConfigSource for MapConfig {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
 }
 
 /// Reads a required secret or fails closed with `not_configured`.

@@ -66,11 +66,8 @@ impl Vendor for Resend {
         "resend"
     }
 
-    fn api_base(&self, config: &dyn ConfigSource) -> String {
-        config
-            .get("RESEND_API_BASE")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "https://api.resend.com".into())
+    fn default_api_base(&self) -> &'static str {
+        "https://api.resend.com"
     }
 
     fn upstream_authorization(&self, config: &dyn ConfigSource) -> ApiResult<String> {
@@ -158,13 +155,7 @@ mod tests {
     use crate::core::endpoint::canonicalize;
     use crate::core::money::Money;
     use crate::error::ErrorCode;
-
-    struct NoConfig;
-    impl ConfigSource for NoConfig {
-        fn get(&self, _: &str) -> Option<String> {
-            None
-        }
-    }
+    use crate::vendors::MapConfig;
 
     fn price(path: &str, body: Value) -> ApiResult<Charge> {
         let rates = RateTable::default();
@@ -175,7 +166,7 @@ mod tests {
             path: &path,
             body: body.as_bytes(),
             rates: &rates,
-            config: &NoConfig,
+            config: &MapConfig(vec![]),
         })
     }
 

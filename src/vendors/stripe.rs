@@ -39,11 +39,8 @@ impl Vendor for Stripe {
         "stripe"
     }
 
-    fn api_base(&self, config: &dyn ConfigSource) -> String {
-        config
-            .get("STRIPE_API_BASE")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "https://api.stripe.com".into())
+    fn default_api_base(&self) -> &'static str {
+        "https://api.stripe.com"
     }
 
     fn upstream_authorization(&self, config: &dyn ConfigSource) -> ApiResult<String> {
@@ -193,13 +190,7 @@ mod tests {
     use crate::core::currency::RateTable;
     use crate::core::endpoint::canonicalize;
     use crate::core::money::Money;
-
-    struct NoConfig;
-    impl ConfigSource for NoConfig {
-        fn get(&self, _: &str) -> Option<String> {
-            None
-        }
-    }
+    use crate::vendors::MapConfig;
 
     fn price(method: &str, path: &str, body: &str) -> ApiResult<Charge> {
         let rates = RateTable::parse(r#"{"eur":"1.10","jpy":"0.0067"}"#).unwrap();
@@ -209,7 +200,7 @@ mod tests {
             path: &path,
             body: body.as_bytes(),
             rates: &rates,
-            config: &NoConfig,
+            config: &MapConfig(vec![]),
         })
     }
 

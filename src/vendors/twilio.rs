@@ -37,11 +37,8 @@ impl Vendor for Twilio {
         "twilio"
     }
 
-    fn api_base(&self, config: &dyn ConfigSource) -> String {
-        config
-            .get("TWILIO_API_BASE")
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "https://api.twilio.com".into())
+    fn default_api_base(&self) -> &'static str {
+        "https://api.twilio.com"
     }
 
     /// An API key pair when configured (revocable without rotating the
@@ -167,22 +164,15 @@ mod tests {
     use super::*;
     use crate::core::currency::RateTable;
     use crate::core::money::Money;
-    use std::collections::HashMap;
-
-    struct Config(HashMap<&'static str, &'static str>);
-    impl ConfigSource for Config {
-        fn get(&self, name: &str) -> Option<String> {
-            self.0.get(name).map(|v| v.to_string())
-        }
-    }
+    use crate::vendors::MapConfig;
 
     const REAL: &str = "AC00000000000000000000000000000001";
 
-    fn config() -> Config {
-        Config(HashMap::from([
+    fn config() -> MapConfig {
+        MapConfig(vec![
             ("TWILIO_ACCOUNT_SID", REAL),
             ("TWILIO_AUTH_TOKEN", "tok"),
-        ]))
+        ])
     }
 
     fn price(path: &str, body: &str) -> ApiResult<Charge> {
@@ -326,18 +316,18 @@ mod tests {
             Twilio.upstream_authorization(&config()).unwrap(),
             basic(REAL, "tok")
         );
-        let keyed = Config(HashMap::from([
+        let keyed = MapConfig(vec![
             ("TWILIO_ACCOUNT_SID", REAL),
             ("TWILIO_API_KEY_SID", "SK1"),
             ("TWILIO_API_KEY_SECRET", "sec"),
-        ]));
+        ]);
         assert_eq!(
             Twilio.upstream_authorization(&keyed).unwrap(),
             basic("SK1", "sec")
         );
         assert_eq!(
             Twilio
-                .upstream_authorization(&Config(HashMap::new()))
+                .upstream_authorization(&MapConfig(vec![]))
                 .unwrap_err()
                 .code,
             ErrorCode::NotConfigured
