@@ -74,9 +74,10 @@ pub struct Attempt {
     /// The Worker's verdict so far: the price, or why the call cannot go
     /// (bad path, unreadable body, unpriceable, vendor not configured).
     pub charge: Result<Charge, ApiError>,
-    /// Value of an account-scoping header, if the client sent one.
+    /// Values of every account-scoping header the client sent
+    /// (`Stripe-Account`, `Stripe-Context`): each must be allowed.
     #[serde(default)]
-    pub account: Option<String>,
+    pub accounts: Vec<String>,
     #[serde(default)]
     pub idempotency_key: Option<String>,
     /// SHA-256 of method, path and forwarded body: an idempotent retry only
@@ -200,7 +201,7 @@ pub fn check_access(
             ),
         ));
     }
-    if let Some(account) = &attempt.account {
+    for account in &attempt.accounts {
         if !record.allowed_accounts.iter().any(|a| a == account) {
             return Err(ApiError::new(
                 ErrorCode::AccountNotAllowed,
@@ -309,7 +310,7 @@ mod tests {
             method: "POST".into(),
             path: "/v1/payment_intents".into(),
             charge: Ok(Charge::Free),
-            account: None,
+            accounts: vec![],
             idempotency_key: None,
             fingerprint: "f".into(),
             now: 10,
@@ -399,7 +400,7 @@ mod tests {
             check(
                 &r,
                 &Attempt {
-                    account: Some("acct_ok".into()),
+                    accounts: vec!["acct_ok".into()],
                     ..attempt()
                 }
             ),
@@ -409,7 +410,7 @@ mod tests {
             check(
                 &r,
                 &Attempt {
-                    account: Some("acct_other".into()),
+                    accounts: vec!["acct_ok".into(), "acct_other".into()],
                     ..attempt()
                 }
             ),

@@ -115,10 +115,11 @@ pub async fn handle(
     };
     let (body, new_content_type) = prepared.unwrap_or_default();
     let query = req.url()?.query().map(str::to_owned);
-    let account = vendor
+    let accounts = vendor
         .account_headers()
         .iter()
-        .find_map(|h| req.headers().get(h).ok().flatten());
+        .filter_map(|h| req.headers().get(h).ok().flatten())
+        .collect();
     let idempotency_key = vendor
         .idempotency_header()
         .and_then(|h| req.headers().get(h).ok().flatten());
@@ -137,11 +138,11 @@ pub async fn handle(
             headers.append(&name, &value)?;
         }
     }
-    if let (Ok(auth), Some(ct)) = (&upstream_auth, new_content_type) {
+    if let Ok(auth) = &upstream_auth {
+        headers.set("authorization", auth)?;
+    }
+    if let Some(ct) = new_content_type {
         headers.set("content-type", ct)?;
-        headers.set("authorization", auth)?;
-    } else if let Ok(auth) = &upstream_auth {
-        headers.set("authorization", auth)?;
     }
 
     let call = Call {
@@ -153,7 +154,7 @@ pub async fn handle(
             fingerprint: fingerprint(&method, &forward_path, query.as_deref(), &body),
             path: forward_path,
             charge,
-            account,
+            accounts,
             idempotency_key,
             now,
         },

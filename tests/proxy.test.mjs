@@ -117,6 +117,14 @@ describe("endpoint allowlist", () => {
     });
     assert.equal(ok.status, 200, ok.text);
     assert.equal(received(stripe, "connected")[0].headers["stripe-account"], "acct_ok");
+    const before2 = stripe.requests.length;
+    const smuggled = await kb.proxy(scoped.token, "/stripe/v1/payment_intents", {
+      headers: { "stripe-account": "acct_ok", "stripe-context": "acct_other" },
+      body: { amount: 100, currency: "usd" },
+    });
+    assert.equal(smuggled.status, 403, "every account header is checked, not just the first");
+    assert.equal(smuggled.json.code, "account_not_allowed");
+    assert.equal(stripe.requests.length, before2);
   });
 });
 
