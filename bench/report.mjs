@@ -97,8 +97,9 @@ D1 is remote and each object runs on its own.
 
 - **One key is one Durable Object**, and one object runs on one thread: every
   call on a key passes through it twice (reserve, then settle) in one
-  location. Its ceiling is the "one key" throughput above; on Cloudflare a
-  single object handles on the order of a thousand simple requests a second.
+  location. Its ceiling is the "one key" throughput above; Cloudflare
+  documents a soft limit of about 1,000 requests a second for one object, so
+  one key tops out near 500 calls a second there.
   Keys are per run or per session, so load spreads over many objects
   ("256 keys" row), each possibly in another place.
 - **D1** takes one batched write per flush of a key's outbox (up to 50 rows

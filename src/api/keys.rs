@@ -1,6 +1,6 @@
 //! `/v1/keys`: issue, read, list and revoke vault keys.
 
-use futures_util::future::join_all;
+use futures_util::future::{join, join_all};
 use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
@@ -225,13 +225,27 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
         token_hash: minted.hash.0,
     };
     let object = VaultKeyClient::for_key(env, &record.id).map_err(internal)?;
-    object.init(&record).await.map_err(internal)??;
     let db = env.d1(store::DB).map_err(internal)?;
-    if let Err(e) = store::insert_key(&db, &record).await {
-        // Nothing half-written: the object is revoked so the key is dead
-        // even though its token was never shown.
-        let _ = object.revoke(now).await;
-        return Err(internal(e));
+    // The object and the D1 row are written side by side; if either fails
+    // the other is undone, so nothing is half-written.
+    let (made, listed) = join(object.init(&record), store::insert_key(&db, &record)).await;
+    match (made, listed) {
+        (Ok(Ok(())), Ok(())) => {}
+        (made, listed) => {
+            if matches!(made, Ok(Ok(()))) {
+                // The token was never shown, but the object is revoked anyway.
+                let _ = object.revoke(now).await;
+            }
+            if listed.is_ok() {
+                let _ = store::delete_key(&db, &record.id).await;
+            }
+            return Err(match (made, listed) {
+                (Ok(Err(taken)), _) => taken,
+                (Err(e), _) => internal(e),
+                (_, Err(e)) => internal(e),
+                _ => internal("key creation failed"),
+            });
+        }
     }
     let mut out = record_json(&record, now);
     out["token"] = json!(minted.token);
