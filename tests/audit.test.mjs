@@ -48,7 +48,7 @@ test("every attempt is audited, allowed and denied, and costs sum to the spend",
 
 test("attempts with no valid key are audited too", async () => {
   const { kb } = ctx;
-  const res = await kb.fetch("/stripe/v1/payment_intents", { method: "POST", headers: { authorization: "Bearer sk_live_pretending" } });
+  const res = await kb.fetch("/stripe/v1/payment_intents", { method: "POST", headers: { authorization: "Bearer sk_test_pretending_to_be_a_vault_key" } });
   assert.equal(res.status, 401);
   const id = res.headers.get("keybrake-request-id");
   const rows = await kb.auditUntil({ decision: "denied" }, (rows) => rows.some((r) => r.id === id));
@@ -56,7 +56,7 @@ test("attempts with no valid key are audited too", async () => {
   assert.ok(row, "the invalid attempt is in the log");
   assert.equal(row.code, "invalid_key");
   assert.equal(row.key_id, null);
-  assert.ok(!JSON.stringify(row).includes("sk_live_pretending"), "the presented credential is not logged");
+  assert.ok(!JSON.stringify(row).includes("sk_test_pretending_to_be_a_vault_key"), "the presented credential is not logged");
 });
 
 test("filters, paging and bad queries", async () => {
