@@ -151,7 +151,11 @@ pub async fn handle(
             token_hash: hash_token(&token).0,
             vendor: vendor.name().to_owned(),
             method: method.clone(),
-            fingerprint: fingerprint(&method, &forward_path, query.as_deref(), &body),
+            // Only an idempotent retry compares fingerprints.
+            fingerprint: match &idempotency_key {
+                Some(_) => fingerprint(&method, &forward_path, query.as_deref(), &body),
+                None => String::new(),
+            },
             path: forward_path,
             charge,
             accounts,
