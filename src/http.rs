@@ -35,21 +35,6 @@ impl ConfigSource for EnvConfig<'_> {
     }
 }
 
-/// A response body as text, read by the runtime in one piece. (workers-rs
-/// reads a streamed body chunk by chunk through Rust, several times slower.)
-pub async fn body_text(res: Response) -> Result<String> {
-    let raw: web_sys::Response = res.into();
-    let text = wasm_bindgen_futures::JsFuture::from(raw.text()?).await?;
-    Ok(text.as_string().unwrap_or_default())
-}
-
-/// A response body as bytes, read by the runtime in one piece.
-pub async fn body_bytes(res: Response) -> Result<Vec<u8>> {
-    let raw: web_sys::Response = res.into();
-    let buffer = wasm_bindgen_futures::JsFuture::from(raw.array_buffer()?).await?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
-}
-
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64

@@ -12,15 +12,18 @@
 //!
 //! One Durable Object round-trip before forwarding and none to D1.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use base64::Engine;
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use sha2::{Digest, Sha256};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 use worker::{
-    Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
-    ResponseBody, ResponseBuilder, Result,
+    Context, Delay, Env, Headers, Request, Response, ResponseBody, ResponseBuilder, Result,
 };
 
 use crate::core::currency::RateTable;
@@ -269,29 +272,28 @@ impl Call {
         // 5. forward
         let timeout = crate::http::upstream_timeout_ms(env);
         let upstream = send(&self.url, &self.method, &self.headers, &self.body, timeout).await;
-        let status = upstream.as_ref().ok().map(Response::status_code);
+        let status = upstream.as_ref().ok().map(web_sys::Response::status);
         let mut created_object = None;
         let upstream = match upstream {
-            // A call that created something this key paid for: read the
-            // answer to remember its id, so later steps on it are free.
-            Ok(response)
-                if matches!(charge, Charge::Amount { .. })
-                    && status.is_some_and(|s| (200..300).contains(&s)) =>
-            {
-                let headers = response.headers().clone();
-                let bytes = crate::http::body_bytes(response).await?;
-                created_object = vendor.created_object_id(&bytes);
-                Some(Answer {
-                    status: status.unwrap_or(200),
-                    headers,
-                    body: ResponseBody::Body(bytes),
-                })
-            }
             Ok(response) => {
-                let headers = response.headers().clone();
-                let (_, body) = response.into_parts();
+                let headers = Headers(response.headers());
+                let status = response.status();
+                // A call that created something this key paid for: read the
+                // answer to remember its id, so later steps on it are free.
+                // Anything else streams through untouched.
+                let body =
+                    if matches!(charge, Charge::Amount { .. }) && (200..300).contains(&status) {
+                        let buffer = JsFuture::from(response.array_buffer()?).await?;
+                        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                        created_object = vendor.created_object_id(&bytes);
+                        ResponseBody::Body(bytes)
+                    } else {
+                        response
+                            .body()
+                            .map_or(ResponseBody::Empty, ResponseBody::Stream)
+                    };
                 Some(Answer {
-                    status: status.unwrap_or(200),
+                    status,
                     headers,
                     body,
                 })
@@ -468,17 +470,33 @@ async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> 
     Ok(bytes)
 }
 
-fn rate_table(config: &dyn ConfigSource) -> std::result::Result<RateTable, ApiError> {
-    match config.get("KEYBRAKE_USD_RATES") {
-        None => Ok(RateTable::default()),
-        Some(json) if json.trim().is_empty() => Ok(RateTable::default()),
-        Some(json) => RateTable::parse(&json).map_err(|e| {
+/// The operator's USD rates, parsed once per isolate (and again only if the
+/// configured text changes).
+fn rate_table(config: &dyn ConfigSource) -> std::result::Result<Rc<RateTable>, ApiError> {
+    thread_local! {
+        static PARSED: RefCell<Option<(String, Rc<RateTable>)>> = const { RefCell::new(None) };
+    }
+    let json = config.get("KEYBRAKE_USD_RATES").unwrap_or_default();
+    if let Some(rates) = PARSED.with_borrow(|p| {
+        p.as_ref()
+            .filter(|(text, _)| *text == json)
+            .map(|(_, rates)| rates.clone())
+    }) {
+        return Ok(rates);
+    }
+    let rates = if json.trim().is_empty() {
+        RateTable::default()
+    } else {
+        RateTable::parse(&json).map_err(|e| {
             ApiError::new(
                 ErrorCode::NotConfigured,
                 format!("KEYBRAKE_USD_RATES is invalid: {e}"),
             )
-        }),
-    }
+        })?
+    };
+    let rates = Rc::new(rates);
+    PARSED.set(Some((json, rates.clone())));
+    Ok(rates)
 }
 
 fn fingerprint(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> String {
@@ -495,31 +513,31 @@ fn fingerprint(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> St
 
 /// Sends the call upstream, giving up after `timeout_ms`.
 /// Redirects are not followed: the real secret goes to the vendor only.
+/// (Raw `fetch`: workers-rs would take the answer apart and rebuild it.)
 async fn send(
     url: &str,
     method: &str,
     headers: &Headers,
     body: &[u8],
     timeout_ms: u64,
-) -> Result<Response> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(method.to_owned()))
-        .with_headers(headers.clone())
-        .with_redirect(RequestRedirect::Manual);
+) -> Result<web_sys::Response> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(&headers.0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     if !body.is_empty() {
-        init.with_body(Some(js_sys::Uint8Array::from(body).into()));
+        init.set_body(&js_sys::Uint8Array::from(body));
     }
-    let request = Request::new_with_init(url, &init)?;
-    let fetch = Fetch::Request(request);
-    let call = Box::pin(fetch.send());
+    let request = web_sys::Request::new_with_str_and_init(url, &init)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let call = JsFuture::from(global.fetch_with_request(&request));
     let timeout = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
-    let outcome = match select(call, timeout).await {
-        Either::Left((result, _)) => result,
+    match select(call, timeout).await {
+        Either::Left((result, _)) => Ok(result?.unchecked_into()),
         Either::Right(_) => Err(worker::Error::RustError(format!(
             "no answer within {timeout_ms} ms"
         ))),
-    };
-    outcome
+    }
 }
 
 fn keybrake_headers(headers: &Headers, request_id: &str, key_id: Option<&str>) -> Result<()> {

@@ -10,6 +10,7 @@
 //! mid-call loses no row.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -124,11 +125,35 @@ pub struct VaultKey {
     /// The object's SQLite, fetched once: every decision runs several statements.
     sql: SqlStorage,
     /// The record and its parsed allowlist, loaded once per instance.
-    cached: RefCell<Option<(KeyRecord, Allowlist)>>,
+    cached: RefCell<Option<Rc<Loaded>>>,
     /// When the next alarm is known to fire, to avoid a storage call per request.
     alarm_at: Cell<Option<i64>>,
     /// Whether this instance has looked for work left by a previous one.
     recovered: Cell<bool>,
+    /// Test-only fault switches are consulted only under `KEYBRAKE_TEST_HOOKS`.
+    test_hooks: bool,
+    /// `KEYBRAKE_SETTLE_DEADLINE_MS`, read once.
+    settle_deadline_ms: i64,
+    /// The last ledger day touched: (day, held, kept).
+    today: Cell<Option<(i64, Money, Money)>>,
+}
+
+/// A key's record with its allowlist parsed, shared rather than cloned.
+struct Loaded {
+    record: KeyRecord,
+    allowlist: Allowlist,
+}
+
+#[derive(Deserialize)]
+struct Totals {
+    held: u64,
+    kept: u64,
+}
+
+impl Totals {
+    fn money(&self) -> (Money, Money) {
+        (Money::from_micros(self.held), Money::from_micros(self.kept))
+    }
 }
 
 #[derive(Deserialize)]
@@ -156,7 +181,7 @@ impl VaultKey {
     /// The key's record, or `None` for an id that was never issued. An
     /// unknown id writes nothing: forged well-formed tokens cannot make
     /// objects grow storage.
-    fn record(&self) -> Result<Option<(KeyRecord, Allowlist)>> {
+    fn record(&self) -> Result<Option<Rc<Loaded>>> {
         if let Some(cached) = self.cached.borrow().as_ref() {
             return Ok(Some(cached.clone()));
         }
@@ -173,8 +198,9 @@ impl VaultKey {
         };
         let record: KeyRecord = serde_json::from_str(&row.v)?;
         let allowlist = Allowlist::parse(&record.allowed_endpoints).map_err(Error::RustError)?;
-        *self.cached.borrow_mut() = Some((record.clone(), allowlist.clone()));
-        Ok(Some((record, allowlist)))
+        let loaded = Rc::new(Loaded { record, allowlist });
+        *self.cached.borrow_mut() = Some(loaded.clone());
+        Ok(Some(loaded))
     }
 
     fn save_record(&self, record: &KeyRecord) -> Result<()> {
@@ -183,32 +209,41 @@ impl VaultKey {
             vec![serde_json::to_string(record)?.into()],
         )?;
         let allowlist = Allowlist::parse(&record.allowed_endpoints).map_err(Error::RustError)?;
-        *self.cached.borrow_mut() = Some((record.clone(), allowlist));
+        *self.cached.borrow_mut() = Some(Rc::new(Loaded {
+            record: record.clone(),
+            allowlist,
+        }));
         Ok(())
     }
 
+    /// A day's totals (held, kept). The last day touched is kept in memory:
+    /// every change goes through `add_to_day`, on this object's one thread.
     fn day_totals(&self, day: i64) -> Result<(Money, Money)> {
-        #[derive(Deserialize)]
-        struct Totals {
-            held: u64,
-            kept: u64,
+        if let Some((d, held, kept)) = self.today.get() {
+            if d == day {
+                return Ok((held, kept));
+            }
         }
         let rows: Vec<Totals> = self.query(
             "SELECT held, kept FROM day_spend WHERE day = ?",
             vec![day.into()],
         )?;
-        Ok(rows
-            .first()
-            .map(|t| (Money::from_micros(t.held), Money::from_micros(t.kept)))
-            .unwrap_or_default())
+        let totals = rows.first().map(Totals::money).unwrap_or_default();
+        self.today.set(Some((day, totals.0, totals.1)));
+        Ok(totals)
     }
 
-    fn add_to_day(&self, day: i64, held_delta: i64, kept_delta: i64) -> Result<()> {
-        self.run(
+    /// Moves a day's totals and returns them (held, kept) as they now are.
+    fn add_to_day(&self, day: i64, held_delta: i64, kept_delta: i64) -> Result<(Money, Money)> {
+        let rows: Vec<Totals> = self.query(
             "INSERT INTO day_spend (day, held, kept) VALUES (?1, ?2, ?3)
-             ON CONFLICT (day) DO UPDATE SET held = held + ?2, kept = kept + ?3",
+             ON CONFLICT (day) DO UPDATE SET held = held + ?2, kept = kept + ?3
+             RETURNING held, kept",
             vec![day.into(), held_delta.into(), kept_delta.into()],
-        )
+        )?;
+        let totals = rows.first().map(Totals::money).unwrap_or_default();
+        self.today.set(Some((day, totals.0, totals.1)));
+        Ok(totals)
     }
 
     fn audit(
@@ -240,7 +275,7 @@ impl VaultKey {
     /// Decides one attempt. No `await` between reading the ledger and
     /// writing the reservation: this is the atomic step.
     fn authorize(&self, attempt: &Attempt) -> Result<Verdict> {
-        let Some((record, allowlist)) = self.record()? else {
+        let Some(loaded) = self.record()? else {
             return Ok(Verdict::Decided(Decision::Denied {
                 error: ApiError::new(ErrorCode::InvalidKey, "this vault key is not valid"),
                 audited: false,
@@ -253,7 +288,8 @@ impl VaultKey {
                 audited: true,
             }))
         };
-        if let Err(error) = check_access(&record, &allowlist, attempt) {
+        let record = &loaded.record;
+        if let Err(error) = check_access(record, &loaded.allowlist, attempt) {
             return deny(error);
         }
         let charge = match &attempt.charge {
@@ -414,24 +450,27 @@ impl VaultKey {
             priced_minor: Option<u64>,
             priced_usd: Option<u64>,
         }
+        // The rule depends on the answer alone, so the reservation is
+        // claimed and marked in one statement (a repeat finds nothing held).
+        let rule = settle_as(settlement.upstream_status, settlement.forwarded);
+        let state = match rule {
+            SettleAs::Release => "released",
+            SettleAs::Keep | SettleAs::KeepAmbiguous => "kept",
+        };
         let held: Vec<Held> = self.query(
-            "SELECT day, cost, charge_kind, object, priced_minor, priced_usd FROM reservations
-             WHERE request_id = ? AND state = 'held'",
-            vec![settlement.request_id.as_str().into()],
+            "UPDATE reservations SET state = ? WHERE request_id = ? AND state = 'held'
+             RETURNING day, cost, charge_kind, object, priced_minor, priced_usd",
+            vec![state.into(), settlement.request_id.as_str().into()],
         )?;
         let mut final_cost = Money::ZERO;
+        let mut totals = None;
         if let Some(h) = held.first() {
-            let rule = settle_as(settlement.upstream_status, settlement.forwarded);
             let cost = h.cost as i64;
-            let (state, kept_delta) = match rule {
-                SettleAs::Release => ("released", 0),
-                SettleAs::Keep | SettleAs::KeepAmbiguous => ("kept", cost),
-            };
-            self.add_to_day(h.day, -cost, kept_delta)?;
-            self.run(
-                "UPDATE reservations SET state = ? WHERE request_id = ?",
-                vec![state.into(), settlement.request_id.as_str().into()],
-            )?;
+            let kept_delta = if rule == SettleAs::Release { 0 } else { cost };
+            let after = self.add_to_day(h.day, -cost, kept_delta)?;
+            if h.day == ledger_day(settlement.now) {
+                totals = Some(after);
+            }
             if rule == SettleAs::Keep {
                 // Remember what this key paid for, so confirming or capturing
                 // it later is not charged again.
@@ -485,20 +524,21 @@ impl VaultKey {
                 ],
             )?;
         }
+        let (held, kept) = match totals {
+            Some(t) => t,
+            None => self.day_totals(ledger_day(settlement.now))?,
+        };
+        let remaining = match self.record()? {
+            Some(loaded) => {
+                let cap = loaded.record.daily_cap;
+                cap.saturating_sub(held.checked_add(kept).unwrap_or(cap))
+            }
+            None => Money::ZERO,
+        };
         Ok(Settled {
             cost: final_cost,
-            remaining: self.remaining(settlement.now)?,
+            remaining,
         })
-    }
-
-    fn remaining(&self, now: i64) -> Result<Money> {
-        let Some((record, _)) = self.record()? else {
-            return Ok(Money::ZERO);
-        };
-        let (held, kept) = self.day_totals(ledger_day(now))?;
-        Ok(record
-            .daily_cap
-            .saturating_sub(held.checked_add(kept).unwrap_or(record.daily_cap)))
     }
 
     /// Resolves reservations whose Worker never settled them: kept, because
@@ -561,7 +601,7 @@ impl VaultKey {
             if rows.is_empty() {
                 return Ok(());
             }
-            if self.fault("d1")? {
+            if self.test_hooks && self.fault("d1")? {
                 return Err(Error::RustError("injected D1 failure (test hook)".into()));
             }
             let (held, kept) = self.day_totals(ledger_day(now))?;
@@ -570,23 +610,24 @@ impl VaultKey {
             store::write_audit(&db, record, &rows, ledger_day(now), spent).await?;
             // Rows may have been re-settled while D1 was written; only the
             // ones sent go, and they went whole (the insert is idempotent).
-            for row in &rows {
-                self.run(
-                    "DELETE FROM outbox WHERE request_id = ? AND settled = 1",
-                    vec![row.id.as_str().into()],
-                )?;
-            }
+            let sent: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            self.run(
+                "DELETE FROM outbox WHERE settled = 1
+                 AND request_id IN (SELECT value FROM json_each(?))",
+                vec![serde_json::to_string(&sent)?.into()],
+            )?;
         }
     }
 
     async fn on_alarm(&self) -> Result<()> {
         self.alarm_at.set(None);
         let now = Date::now().as_millis() as i64;
-        let Some((record, _)) = self.record()? else {
+        let Some(loaded) = self.record()? else {
             return Ok(());
         };
+        let record = &loaded.record;
         self.resolve_stale(now)?;
-        match self.flush_outbox(&record, now).await {
+        match self.flush_outbox(record, now).await {
             Ok(()) => {
                 self.run("DELETE FROM flush_state", vec![])?;
             }
@@ -638,9 +679,10 @@ impl VaultKey {
     }
 
     fn revoke(&self, now: i64) -> Result<Option<KeyRecord>> {
-        let Some((mut record, _)) = self.record()? else {
+        let Some(loaded) = self.record()? else {
             return Ok(None);
         };
+        let mut record = loaded.record.clone();
         if record.revoked_at.is_none() {
             record.revoked_at = Some(now);
             self.save_record(&record)?;
@@ -649,9 +691,10 @@ impl VaultKey {
     }
 
     fn key_state(&self, now: i64) -> Result<Option<KeyState>> {
-        let Some((record, _)) = self.record()? else {
+        let Some(loaded) = self.record()? else {
             return Ok(None);
         };
+        let record = loaded.record.clone();
         let (held, kept) = self.day_totals(ledger_day(now))?;
         let committed = held.checked_add(kept).unwrap_or(record.daily_cap);
         let pending: Vec<Row<u64>> = self.query("SELECT COUNT(*) AS v FROM outbox", vec![])?;
@@ -665,11 +708,7 @@ impl VaultKey {
     }
 
     fn settle_deadline(&self) -> i64 {
-        self.env
-            .var("KEYBRAKE_SETTLE_DEADLINE_MS")
-            .ok()
-            .and_then(|v| v.to_string().parse::<i64>().ok())
-            .map_or(SETTLE_DEADLINE_MS, |ms| ms.max(1_000))
+        self.settle_deadline_ms
     }
 
     /// Waits until no reservation is held: every call that was allowed
@@ -776,11 +815,18 @@ impl DurableObject for VaultKey {
     fn new(state: State, env: Env) -> Self {
         VaultKey {
             sql: state.storage().sql(),
+            test_hooks: crate::http::test_hooks_enabled(&env),
+            settle_deadline_ms: env
+                .var("KEYBRAKE_SETTLE_DEADLINE_MS")
+                .ok()
+                .and_then(|v| v.to_string().parse::<i64>().ok())
+                .map_or(SETTLE_DEADLINE_MS, |ms| ms.max(1_000)),
             state,
             env,
             cached: RefCell::new(None),
             alarm_at: Cell::new(None),
             recovered: Cell::new(false),
+            today: Cell::new(None),
         }
     }
 
@@ -857,7 +903,9 @@ impl DurableObject for VaultKey {
 
 /// The Worker's handle on one key's object.
 pub struct VaultKeyClient {
-    stub: Stub,
+    /// The raw stub: workers-rs' `Stub::fetch_with_request` rebuilds every
+    /// answer as a new streamed `Response`, which cost more than the call.
+    stub: worker::worker_sys::DurableObject,
 }
 
 /// The binding of the `VaultKey` class in `wrangler.toml`.
@@ -866,18 +914,22 @@ pub const BINDING: &str = "VAULT_KEY";
 impl VaultKeyClient {
     pub fn for_key(env: &Env, key_id: &str) -> Result<VaultKeyClient> {
         Ok(VaultKeyClient {
-            stub: env.durable_object(BINDING)?.get_by_name(key_id)?,
+            stub: env.durable_object(BINDING)?.get_by_name(key_id)?.into_rpc(),
         })
     }
 
     async fn post<T: Serialize>(&self, op: &str, body: &T) -> Result<(u16, String)> {
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(body)?.into()));
-        let req = Request::new_with_init(&format!("https://vault-key/{op}"), &init)?;
-        let res = self.stub.fetch_with_request(req).await?;
-        let status = res.status_code();
-        Ok((status, crate::http::body_text(res).await?))
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&serde_json::to_string(body)?.into());
+        let req =
+            web_sys::Request::new_with_str_and_init(&format!("https://vault-key/{op}"), &init)?;
+        let res: web_sys::Response =
+            wasm_bindgen_futures::JsFuture::from(self.stub.fetch_with_request(&req)?)
+                .await?
+                .into();
+        let text = wasm_bindgen_futures::JsFuture::from(res.text()?).await?;
+        Ok((res.status(), text.as_string().unwrap_or_default()))
     }
 
     async fn expect<T: Serialize, R: DeserializeOwned>(

@@ -45,12 +45,14 @@ export function keybrakeWorkerOptions(vars = {}) {
   };
 }
 
-export async function startKeybrake({ vars = {}, extraWorkers = [], port } = {}) {
+export async function startKeybrake({ vars = {}, extraWorkers = [], port, inspectorPort } = {}) {
   // Everything the Worker logs, to prove no secret is ever logged.
   const logs = [];
   const mf = new Miniflare({
     workers: [keybrakeWorkerOptions(vars), ...extraWorkers],
     ...(port !== undefined ? { port, host: "127.0.0.1" } : {}),
+    // For CPU profiles of the Worker (devtools protocol); off otherwise.
+    ...(inspectorPort !== undefined ? { inspectorPort } : {}),
     handleStructuredLogs: ({ level, message }) => {
       logs.push(message);
       if (process.env.KEYBRAKE_TEST_LOGS) console.error(`[workerd ${level}] ${message}`);
