@@ -147,10 +147,15 @@ async function main() {
     startup: { first_ms: Math.round(first * 100) / 100, warm_p50_ms: Math.round(warm[15] * 100) / 100 },
     results,
   };
+  if (ONLY) {
+    console.log("BENCH_ONLY run: nothing written (a partial run is not a report)");
+    return;
+  }
   const stamp = report.date.replace(/[:.]/g, "-");
   writeFileSync(path.join(root, `bench/results/${stamp}.json`), JSON.stringify(report, null, 2) + "\n");
   writeFileSync(path.join(root, "bench/results/latest.json"), JSON.stringify(report, null, 2) + "\n");
-  writeFileSync(path.join(root, "docs/benchmarks.md"), (await import("./report.mjs")).render(report));
+  const { render, loadBaseline } = await import("./report.mjs");
+  writeFileSync(path.join(root, "docs/benchmarks.md"), render(report, loadBaseline()));
   console.log(`wrote bench/results/${stamp}.json and docs/benchmarks.md`);
 }
 

@@ -1,0 +1,367 @@
+// A client for Keybrake from Workers, Workflows and Durable Objects: over a
+// service binding (`new Keybrake({ binding: env.KEYBRAKE })`) or a URL
+// (`new Keybrake({ baseUrl, token })`). It issues, reads and revokes vault
+// keys, calls vendors through the proxy, and turns Keybrake's error codes
+// into error classes.
+import { errorFor, KeybrakeError } from "./errors.js";
+
+export * from "./errors.js";
+export { KeyCache, type KeyStore, durableObjectStore, kvStore } from "./cache.js";
+
+export type Vendor = "stripe" | "twilio" | "resend";
+
+/** Anything with a `fetch`: a service binding, or the global fetch. */
+export interface Fetcher {
+  fetch(input: Request | string, init?: RequestInit): Promise<Response>;
+}
+
+export type KeybrakeOptions =
+  | {
+      /** A service binding to the Keybrake Worker (`env.KEYBRAKE`). */
+      binding: Fetcher;
+      /** The admin token; over a binding it may still be required. */
+      token?: string;
+    }
+  | {
+      /** Where Keybrake is served, e.g. `https://keybrake.example.com`. */
+      baseUrl: string;
+      /** The admin token (`KEYBRAKE_ADMIN_TOKEN`), for the management API. */
+      token?: string;
+      /** Defaults to the global `fetch`. */
+      fetch?: typeof fetch;
+    };
+
+/** What a vault key may do: `POST /v1/keys`' body. */
+export interface KeyPolicy {
+  label: string;
+  vendor: Vendor;
+  /** `[METHOD ]/literal/*\/segments/**` patterns. */
+  allowed_endpoints: string[];
+  /** Dollars per UTC day, as a number or an exact decimal string. */
+  daily_usd_cap: number | string;
+  /** `30s`, `5m`, `2h`, `1d`, or whole seconds. */
+  expires_in: string | number;
+  /** Stripe-Account / Stripe-Context values the key may send. */
+  allowed_accounts?: string[];
+}
+
+export interface IssueOptions {
+  /**
+   * Issuing again with the same idempotency key returns the same key (and
+   * token) instead of a second one: a retried Workflow step leaves one live
+   * key behind. Reusing it with a different policy is an
+   * `IdempotencyConflictError`.
+   */
+  idempotencyKey?: string;
+}
+
+export interface VaultKeyInfo {
+  id: string;
+  label: string;
+  vendor: Vendor;
+  allowed_endpoints: string[];
+  allowed_accounts: string[];
+  daily_usd_cap: number;
+  created_at: string;
+  expires_at: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  revoked_at: string | null;
+  status: "active" | "revoked" | "expired";
+  /** Twilio keys: the placeholder account SID to give the SDK. */
+  account_sid?: string;
+  spent_today_usd?: number;
+  remaining_today_usd?: number;
+}
+
+export interface IssuedKey extends VaultKeyInfo {
+  /** The vault key itself, shown once. */
+  token: string;
+}
+
+export interface KeyState extends VaultKeyInfo {
+  spent_today_usd: number;
+  reserved_today_usd: number;
+  remaining_today_usd: number;
+  audit_pending: number;
+}
+
+export interface KeyFilter {
+  vendor?: Vendor;
+  label_prefix?: string;
+}
+
+export interface KeyQuery extends KeyFilter {
+  status?: "active" | "revoked" | "expired";
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AuditQuery {
+  key_id?: string;
+  label?: string;
+  label_prefix?: string;
+  vendor?: Vendor;
+  decision?: "allowed" | "denied";
+  /** Epoch ms, RFC 3339, or a Date. */
+  since?: number | string | Date;
+  until?: number | string | Date;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  key_id: string | null;
+  label: string | null;
+  vendor: string | null;
+  method: string;
+  path: string;
+  decision: "allowed" | "denied";
+  code: string | null;
+  message: string | null;
+  upstream_status: number | null;
+  cost_usd: number;
+  created_at: string;
+  trace_id?: string | null;
+  run_id?: string | null;
+}
+
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+/** An issued key, or its token alone. */
+export type KeyRef = Pick<IssuedKey, "token" | "vendor"> | string;
+
+export interface ProxyInit extends Omit<RequestInit, "body"> {
+  /** A body as `fetch` takes it, or a plain object to send as JSON. */
+  body?: BodyInit | null | Record<string, unknown>;
+  /** The vault key to send (an issued key, or its token). */
+  key: KeyRef;
+  /**
+   * Keybrake's own refusals (cap, allowlist, revoked…) throw the matching
+   * error; the vendor's answers, errors included, come back as responses.
+   * Set `false` to get Keybrake's refusals as responses too.
+   */
+  throwOnDenial?: boolean;
+}
+
+const INTERNAL_ORIGIN = "https://keybrake.internal";
+
+export class Keybrake {
+  readonly #fetcher: Fetcher;
+  readonly #origin: string;
+  readonly #token?: string;
+
+  constructor(options: KeybrakeOptions) {
+    if ("binding" in options) {
+      if (!options.binding || typeof options.binding.fetch !== "function") {
+        throw new TypeError("Keybrake: `binding` must be a service binding (env.KEYBRAKE)");
+      }
+      this.#fetcher = options.binding;
+      // A service binding ignores the host; any origin will do.
+      this.#origin = INTERNAL_ORIGIN;
+    } else {
+      if (!options.baseUrl) throw new TypeError("Keybrake: give `binding` or `baseUrl`");
+      const f = options.fetch ?? fetch;
+      this.#fetcher = { fetch: (input, init) => f(input, init) };
+      this.#origin = options.baseUrl.replace(/\/+$/, "");
+    }
+    this.#token = options.token;
+  }
+
+  /** Issues a vault key. */
+  async issueKey(policy: KeyPolicy, options: IssueOptions = {}): Promise<IssuedKey> {
+    const headers: Record<string, string> = {};
+    if (options.idempotencyKey !== undefined) headers["idempotency-key"] = options.idempotencyKey;
+    return this.#admin<IssuedKey>("POST", "/v1/keys", policy, headers);
+  }
+
+  /** A key with its live spend for today. */
+  getKey(id: string): Promise<KeyState> {
+    return this.#admin<KeyState>("GET", `/v1/keys/${encodeURIComponent(id)}`);
+  }
+
+  /** A page of keys, newest first. */
+  listKeys(query: KeyQuery = {}): Promise<Page<VaultKeyInfo>> {
+    return this.#admin<Page<VaultKeyInfo>>("GET", `/v1/keys${search(query)}`);
+  }
+
+  /** Revokes a key (idempotent): no call that starts after this returns gets through. */
+  revokeKey(id: string): Promise<VaultKeyInfo> {
+    return this.#admin<VaultKeyInfo>("DELETE", `/v1/keys/${encodeURIComponent(id)}`);
+  }
+
+  /** Revokes every outstanding key, or those matching the filter. */
+  revokeAll(filter: KeyFilter = {}): Promise<{ revoked: number }> {
+    return this.#admin<{ revoked: number }>("POST", "/v1/keys/revoke-all", filter);
+  }
+
+  /** A page of the audit log, newest first. */
+  audit(query: AuditQuery = {}): Promise<Page<AuditEntry>> {
+    const q = { ...query, since: when(query.since), until: when(query.until) };
+    return this.#admin<Page<AuditEntry>>("GET", `/v1/audit${search(q)}`);
+  }
+
+  /** Every audit entry matching the query, following the cursor. */
+  async *auditAll(query: Omit<AuditQuery, "cursor"> = {}): AsyncGenerator<AuditEntry> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.audit({ ...query, cursor });
+      yield* page.data;
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
+
+  /**
+   * Calls a vendor through Keybrake with a vault key:
+   * `proxyFetch("stripe", "/v1/payment_intents", { key, method: "POST", body })`.
+   */
+  async proxyFetch(vendor: Vendor, path: string, init: ProxyInit): Promise<Response> {
+    const { key, throwOnDenial = true, ...rest } = init;
+    const token = typeof key === "string" ? key : key.token;
+    if (typeof key !== "string" && key.vendor !== vendor) {
+      throw new TypeError(`Keybrake: this key is for ${key.vendor}, not ${vendor}`);
+    }
+    if (!path.startsWith("/")) throw new TypeError("Keybrake: the vendor path must start with /");
+    const headers = new Headers(rest.headers);
+    headers.set("authorization", `Bearer ${token}`);
+    const body = rest.body;
+    if (isPlainObject(body)) {
+      // A plain object is sent as JSON; Keybrake re-encodes it for vendors
+      // that take forms (Stripe, Twilio).
+      headers.set("content-type", "application/json");
+    }
+    const res = await this.#fetcher.fetch(`${this.#origin}/${vendor}${path}`, {
+      ...rest,
+      headers,
+      body: isPlainObject(body) ? JSON.stringify(body) : body,
+    });
+    const code = res.headers.get("keybrake-error-code");
+    if (code && throwOnDenial) {
+      const text = await res.text();
+      throw errorFor(code, {
+        status: res.status,
+        message: denialMessage(text) ?? res.statusText,
+        requestId: res.headers.get("keybrake-request-id") ?? undefined,
+        keyId: res.headers.get("keybrake-key-id") ?? undefined,
+      });
+    }
+    return res;
+  }
+
+  /** A key-bound `fetch` for one vendor: `vendorFetch(key)("/v1/customers")`. */
+  vendorFetch(key: IssuedKey): (path: string, init?: Omit<ProxyInit, "key">) => Promise<Response> {
+    return (path, init = {}) => this.proxyFetch(key.vendor, path, { ...init, key });
+  }
+
+  /**
+   * Issues a key, runs `fn` with it, and revokes it whatever happens. A
+   * failed revocation is reported to `onRevokeError` (the key still dies
+   * at its TTL) and does not hide `fn`'s own result or error.
+   */
+  async withVaultKey<T>(
+    policy: KeyPolicy,
+    fn: (key: IssuedKey) => Promise<T>,
+    options: IssueOptions & { onRevokeError?: (err: unknown) => void } = {},
+  ): Promise<T> {
+    const key = await this.issueKey(policy, options);
+    try {
+      return await fn(key);
+    } finally {
+      await this.revokeKey(key.id).catch(options.onRevokeError ?? warn);
+    }
+  }
+
+  /**
+   * Issues several keys in parallel (`{ stripe: policy, twilio: policy }`),
+   * runs `fn` with them, and revokes them all. If any issuance fails, the
+   * keys already issued are revoked before the error is thrown.
+   */
+  async withVaultKeys<P extends Record<string, KeyPolicy>, T>(
+    policies: P,
+    fn: (keys: { [K in keyof P]: IssuedKey }) => Promise<T>,
+    options: { onRevokeError?: (err: unknown) => void } = {},
+  ): Promise<T> {
+    const names = Object.keys(policies) as (keyof P)[];
+    const settled = await Promise.allSettled(names.map((n) => this.issueKey(policies[n])));
+    const issued = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const revokeAll = () =>
+      Promise.all(issued.map((k) => this.revokeKey(k.id).catch(options.onRevokeError ?? warn)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) {
+      await revokeAll();
+      throw failed.reason;
+    }
+    const keys = Object.fromEntries(names.map((n, i) => [n, issued[i]])) as { [K in keyof P]: IssuedKey };
+    try {
+      return await fn(keys);
+    } finally {
+      await revokeAll();
+    }
+  }
+
+  async #admin<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+    const headers: Record<string, string> = { ...extra };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await this.#fetcher.fetch(`${this.#origin}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      const err = (parsed ?? {}) as { code?: string; message?: string; param?: string };
+      throw errorFor(err.code ?? "internal_error", {
+        status: res.status,
+        message: err.message ?? `Keybrake answered ${res.status}`,
+        param: err.param,
+        requestId: res.headers.get("keybrake-request-id") ?? undefined,
+      });
+    }
+    if (parsed === undefined) {
+      throw new KeybrakeError("internal_error", { status: res.status, message: "Keybrake answered without a JSON body" });
+    }
+    return parsed as T;
+  }
+}
+
+function search(query: object): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v !== undefined && v !== null) params.set(k, String(v));
+  }
+  const s = params.toString();
+  return s ? `?${s}` : "";
+}
+
+function when(t: number | string | Date | undefined): string | number | undefined {
+  return t instanceof Date ? t.getTime() : t;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** The message of a refusal, whichever vendor shape it came in. */
+function denialMessage(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text);
+    return body?.error?.message ?? body?.message ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function warn(err: unknown): void {
+  console.warn(`Keybrake: revocation failed (the key still expires at its TTL): ${err}`);
+}
