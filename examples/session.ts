@@ -8,6 +8,15 @@ import { durableObjectStore, KeyCache, KeyExpiredError, KeyRevokedError, type Ke
 import type { Env } from "./env";
 import { keybrake } from "./keybrake";
 
+/** One charge of the session: Stripe's answer, or why there was none. */
+export interface ChargeResult {
+  status: number;
+  keyId: string;
+  payment?: { id: string; amount: number; status: string };
+  error?: string;
+  requestId?: string;
+}
+
 export class AgentSession extends DurableObject<Env> {
   readonly #kb = keybrake(this.env);
   readonly #keys = new KeyCache(this.#kb, durableObjectStore(this.ctx.storage), { marginSeconds: 120 });
@@ -22,8 +31,8 @@ export class AgentSession extends DurableObject<Env> {
     };
   }
 
-  /** Charges through the session's key; answers the vendor's JSON. */
-  async charge(customerId: string, amountCents: number): Promise<{ status: number; keyId: string; body: unknown }> {
+  /** Charges through the session's key; 409 once the key was revoked. */
+  async charge(customerId: string, amountCents: number): Promise<ChargeResult> {
     for (let attempt = 0; ; attempt++) {
       const key = await this.#keys.get("stripe", this.#policy());
       try {
@@ -32,11 +41,14 @@ export class AgentSession extends DurableObject<Env> {
           method: "POST",
           body: { amount: amountCents, currency: "usd", customer: customerId },
         });
-        return { status: res.status, keyId: key.id, body: await res.json() };
+        const payment = await res.json<{ id: string; amount: number; status: string }>();
+        return { status: res.status, keyId: key.id, payment };
       } catch (err) {
         if (err instanceof KeyRevokedError) {
           await this.#keys.invalidate("stripe");
-        } else if (attempt === 0 && err instanceof KeyExpiredError) {
+          return { status: 409, keyId: key.id, error: "session_revoked", requestId: err.requestId };
+        }
+        if (attempt === 0 && err instanceof KeyExpiredError) {
           await this.#keys.invalidate("stripe");
           continue;
         }

@@ -27,12 +27,8 @@ export default {
     if (request.method === "POST" && session) {
       const { customerId, amountCents } = await request.json<{ customerId: string; amountCents: number }>();
       const stub = env.AGENT_SESSION.get(env.AGENT_SESSION.idFromName(session[1]));
-      try {
-        return Response.json(await stub.charge(customerId, amountCents));
-      } catch (err) {
-        const e = err as { name?: string; message?: string };
-        return Response.json({ error: e.name, message: e.message }, { status: 409 });
-      }
+      const result = await stub.charge(customerId, amountCents);
+      return Response.json(result, { status: result.status === 409 ? 409 : 200 });
     }
     return new Response("not found", { status: 404 });
   },

@@ -23,7 +23,7 @@ export class BillingWorkflow extends WorkflowEntrypoint<Env, BillingParams> {
 
     const vaultKey = await step.do(
       "issue-vault-key",
-      { retries: { limit: 3, delay: "10 milliseconds", backoff: "constant" } },
+      { retries: { limit: 3, delay: 10, backoff: "constant" } },
       async () => {
         const key = await kb.issueKey(
           {

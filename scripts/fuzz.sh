@@ -32,7 +32,7 @@ serve_pid=$!
 for _ in $(seq 1 100); do [ -s "$out/serve.json" ] && break; sleep 0.2; done
 url=$(node -pe 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).url' "$out/serve.json")
 admin=$(node -pe 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).admin_token' "$out/serve.json")
-.venv-fuzz/bin/st run docs/openapi.yaml --url "$url" -H "Authorization: Bearer $admin" \
+.venv-fuzz/bin/st run docs/openapi.json --url "$url" -H "Authorization: Bearer $admin" \
   --include-path-regex '^/(v1|healthz)' \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
   --max-examples "$SCHEMATHESIS_EXAMPLES" --workers 2 --seed 1 2>&1 | tee "$out/schemathesis.txt"

@@ -9,4 +9,5 @@ export PATH="$HOME/.cargo/bin:$PATH" CI="${CI:-true}" WRANGLER_SEND_METRICS=fals
 scripts/setup.sh
 cargo test --quiet
 scripts/build.sh
+scripts/build-clients.sh
 node --test --test-concurrency=1 --test-timeout=120000 tests/*.test.mjs

@@ -46,7 +46,7 @@ ${date}, commit \`${commit}\`, ${machine}.
 | run | cases | result |
 | --- | --- | --- |
 | property tests (\`src/core/proptests.rs\`: paths, patterns, forms, JSON→form, durations, money, instants, tokens, SMS segments) | ${propCases} per property | ${propSummary} |
-| schemathesis against \`docs/openapi.yaml\` (management API; examples, coverage, fuzzing, stateful phases; checks: no 5xx, status codes, response schemas, content types) | ${stExamples} examples per operation | ${stSummary}; server errors: ${serverErrors} |
+| schemathesis against \`docs/openapi.json\` (management API; examples, coverage, fuzzing, stateful phases; checks: no 5xx, status codes, response schemas, content types) | ${stExamples} examples per operation | ${stSummary}; server errors: ${serverErrors} |
 | reliability + hostile + restart suites, repeated | ${soak.length} rounds | ${soak.join("; ")} |
 
 Bugs these runs found and that are fixed: a duration ending in a multi-byte

@@ -29,6 +29,10 @@ pub struct KeyRecord {
     #[serde(default)]
     pub revoked_at: Option<i64>,
     pub token_hash: String,
+    /// For a key issued with an `Idempotency-Key`: a digest of the request,
+    /// so a retry with another policy is refused rather than replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +303,7 @@ mod tests {
             expires_at: 1_000,
             revoked_at: None,
             token_hash: "h".into(),
+            idempotency: None,
         }
     }
 

@@ -19,6 +19,9 @@ use worker::{event, Context, Env, Method, Request, Response, Result};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
+/// `docs/openapi.json`, served at `GET /v1/openapi.json`.
+const OPENAPI: &str = include_str!("../docs/openapi.json");
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
@@ -43,6 +46,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let answer = match (req.method(), segments.as_slice()) {
         (Method::Get, ["healthz"]) => {
             http::json(200, &serde_json::json!({ "ok": true })).map_err(api::keys::internal)
+        }
+        // The description of this API is public: it holds no secret.
+        (Method::Get, ["v1", "openapi.json"]) => {
+            http::json_text(200, OPENAPI).map_err(api::keys::internal)
         }
         (_, ["v1", ..]) => management(req, &env, &segments).await,
         _ => Err(ApiError::not_found(&format!("route {path}"))),

@@ -562,6 +562,9 @@ pub fn deny(
     headers.set("content-type", "application/json")?;
     headers.set("cache-control", "no-store")?;
     keybrake_headers(&headers, request_id, key_id)?;
+    // Whatever the body's vendor shape, a client can tell Keybrake's refusal
+    // from the vendor's own error by this header.
+    headers.set("keybrake-error-code", error.code.as_str())?;
     if let Some(h) = vendor.retry_hint_header() {
         headers.set(
             h,

@@ -43,6 +43,7 @@ impl KeyRow {
             expires_at: self.expires_at,
             revoked_at: self.revoked_at,
             token_hash: String::new(),
+            idempotency: None,
         }
     }
 
@@ -92,11 +93,14 @@ fn opt_num(n: Option<i64>) -> JsValue {
     n.map_or(JsValue::NULL, num)
 }
 
+/// Lists a key. Listing it again is a no-op (an idempotent replay repairs
+/// a row its first attempt failed to write).
 pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
     db.prepare(
         "INSERT INTO keys (id, label, vendor, allowed_endpoints, allowed_accounts, daily_cap_micros,
                            created_at, expires_at, revoked_at, spent_day, spent_micros)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(&[
         text(&record.id),

@@ -350,9 +350,9 @@ describe("the audit log is complete", () => {
 });
 
 test("the leak scan itself catches a leak", () => {
-  const fake = { seen: ["ok", "here is sk_test_leaky_secret"], logs: [], issuedTokens: [] };
+  const fake = { seen: ["ok", "here is sk_test_leaky_secret"], logs: [], issuedTokens: new Map() };
   assert.throws(() => KeybrakeClient.prototype.assertNoLeaks.call(fake, ["sk_test_leaky_secret"]), /secrets leaked/);
   const token = "kbk_" + "a".repeat(24) + "_" + "b".repeat(48);
-  const twice = { seen: [`{"token":"${token}"}`, `echo ${token}`], logs: [], issuedTokens: [token] };
+  const twice = { seen: [`{"token":"${token}"}`, `echo ${token}`], logs: [], issuedTokens: new Map([[token, 1]]) };
   assert.throws(() => KeybrakeClient.prototype.assertNoLeaks.call(twice, []), /was in 2 responses/);
 });

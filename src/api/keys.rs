@@ -9,8 +9,8 @@ use crate::core::duration::{format_secs, parse_duration_secs, parse_ttl_secs};
 use crate::core::endpoint::Allowlist;
 use crate::core::money::{Money, MAX_MONEY};
 use crate::core::time::{to_rfc3339, utc_day};
-use crate::core::token::{mint_token, KeyId};
-use crate::error::{ApiError, ApiResult};
+use crate::core::token::{derive_idempotent, mint_token, KeyId};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::{self, EnvConfig};
 use crate::ledger::{KeyRecord, KeyStatus};
 use crate::store::{self, Cursor, KeyQuery, KeyRow};
@@ -36,6 +36,24 @@ struct NewKey {
     allowed_accounts: Vec<String>,
     daily_cap: Money,
     ttl_secs: u64,
+}
+
+impl NewKey {
+    /// A digest of the policy as parsed, for idempotent retries: the same
+    /// policy however it was spelled (`"5m"` or `300`, `10` or `"10.00"`).
+    fn fingerprint(&self) -> String {
+        let canonical = json!([
+            self.label,
+            self.vendor,
+            self.allowlist.entries(),
+            self.allowed_accounts,
+            self.daily_cap.micros(),
+            self.ttl_secs,
+        ]);
+        crate::core::token::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+            canonical.to_string().as_bytes(),
+        ))
+    }
 }
 
 fn parse_new_key(body: &Map<String, Value>, max_ttl_secs: u64) -> ApiResult<NewKey> {
@@ -208,10 +226,23 @@ fn row_json(r: &KeyRow, now: i64) -> Value {
 }
 
 pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
+    let idempotency_key = idempotency_key(&req)?;
     let body = json_object(&mut req, false).await?;
     let new = parse_new_key(&body, max_ttl_secs(env)?)?;
-    let id = KeyId::generate();
-    let minted = mint_token(&id);
+    let (id, minted, fingerprint) = match &idempotency_key {
+        Some(key) => {
+            let secret = EnvConfig(env)
+                .get(super::ADMIN_TOKEN)
+                .ok_or_else(|| ApiError::internal("KEYBRAKE_ADMIN_TOKEN is not set"))?;
+            let (id, minted) = derive_idempotent(secret.as_bytes(), key);
+            (id, minted, Some(new.fingerprint()))
+        }
+        None => {
+            let id = KeyId::generate();
+            let minted = mint_token(&id);
+            (id, minted, None)
+        }
+    };
     let record = KeyRecord {
         id: id.to_string(),
         label: new.label,
@@ -223,9 +254,13 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
         expires_at: now + new.ttl_secs as i64 * 1000,
         revoked_at: None,
         token_hash: minted.hash.0,
+        idempotency: fingerprint,
     };
     let object = VaultKeyClient::for_key(env, &record.id).map_err(internal)?;
     let db = env.d1(store::DB).map_err(internal)?;
+    if record.idempotency.is_some() {
+        return create_idempotent(record, &object, &db, minted.token, now).await;
+    }
     // The object and the D1 row are written side by side; if either fails
     // the other is undone, so nothing is half-written.
     let (made, listed) = join(object.init(&record), store::insert_key(&db, &record)).await;
@@ -247,10 +282,70 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
             });
         }
     }
-    let mut out = record_json(&record, now);
-    out["token"] = json!(minted.token);
-    out["expires_in"] = json!(format_secs(new.ttl_secs));
-    http::json(201, &out).map_err(internal)
+    issued(201, &record, &minted.token, now)
+}
+
+/// An issuance with an `Idempotency-Key`: the key's object is the one
+/// place that decides whether the key exists, so concurrent and retried
+/// requests all end with one key. A repeat answers `200` with the same key
+/// and token (`Idempotent-Replayed: true`), whatever its status now.
+async fn create_idempotent(
+    record: KeyRecord,
+    object: &VaultKeyClient,
+    db: &worker::D1Database,
+    token: String,
+    now: i64,
+) -> ApiResult<Response> {
+    let first = object.init(&record).await.map_err(internal)?.is_ok();
+    let stored = if first {
+        record
+    } else {
+        let state = object.state(now).await.map_err(internal)?;
+        let stored = state
+            .map(|s| s.record)
+            .ok_or_else(|| internal("key vanished"))?;
+        if stored.idempotency != record.idempotency {
+            return Err(ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key was already used to issue a key with another policy",
+            ));
+        }
+        stored
+    };
+    // Listed after the object exists; a replay lists it again in case the
+    // first attempt stopped in between (listing is idempotent).
+    store::insert_key(db, &stored).await.map_err(internal)?;
+    let mut res = issued(if first { 201 } else { 200 }, &stored, &token, now)?;
+    if !first {
+        res.headers_mut()
+            .set("idempotent-replayed", "true")
+            .map_err(internal)?;
+    }
+    Ok(res)
+}
+
+fn issued(status: u16, record: &KeyRecord, token: &str, now: i64) -> ApiResult<Response> {
+    let mut out = record_json(record, now);
+    out["token"] = json!(token);
+    out["expires_in"] = json!(format_secs(
+        ((record.expires_at - record.created_at) / 1000).max(0) as u64
+    ));
+    http::json(status, &out).map_err(internal)
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+fn idempotency_key(req: &Request) -> ApiResult<Option<String>> {
+    let Some(key) = req.headers().get("idempotency-key").map_err(internal)? else {
+        return Ok(None);
+    };
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key))
 }
 
 fn parse_id(id: &str) -> ApiResult<KeyId> {

@@ -13,11 +13,14 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::EnvConfig;
 use crate::vendors::ConfigSource;
 
+/// The secret that opens the management API (and keys idempotent issuance).
+pub const ADMIN_TOKEN: &str = "KEYBRAKE_ADMIN_TOKEN";
+
 /// Checks `Authorization: Bearer <KEYBRAKE_ADMIN_TOKEN>`. A vault key never
 /// passes: it is not the admin token. Fails closed when none is configured.
 pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
     let configured = EnvConfig(env)
-        .get("KEYBRAKE_ADMIN_TOKEN")
+        .get(ADMIN_TOKEN)
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
             ApiError::new(

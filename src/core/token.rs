@@ -6,6 +6,7 @@
 //! it), so a secret scanner can recognise a real token and a typo is refused
 //! offline. Only SHA-256 of the whole token is ever stored.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 pub const TOKEN_PREFIX: &str = "kbk_";
@@ -60,6 +61,34 @@ pub fn mint_token(id: &KeyId) -> MintedToken {
     let token = format!("{body}{}", checksum(&body));
     let hash = hash_token(&token);
     MintedToken { token, hash }
+}
+
+/// The key id and token an idempotent issuance gets: derived from the
+/// server's secret and the caller's idempotency key, so a retried request
+/// gets the same key and token back with nothing secret stored anywhere.
+/// Anyone able to re-derive them holds the admin token, and could issue
+/// keys anyway.
+pub fn derive_idempotent(server_secret: &[u8], idempotency_key: &str) -> (KeyId, MintedToken) {
+    let mac = |purpose: &str| {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(server_secret)
+            .expect("HMAC takes a key of any length");
+        m.update(purpose.as_bytes());
+        m.update(&[0]);
+        m.update(idempotency_key.as_bytes());
+        m.finalize().into_bytes()
+    };
+    let id = KeyId(format!(
+        "{KEY_ID_PREFIX}{}",
+        hex(&mac("keybrake/key-id")[..ID_HEX / 2])
+    ));
+    let body = format!(
+        "{TOKEN_PREFIX}{}_{}",
+        id.hex(),
+        hex(&mac("keybrake/token-secret")[..SECRET_HEX / 2])
+    );
+    let token = format!("{body}{}", checksum(&body));
+    let hash = hash_token(&token);
+    (id, MintedToken { token, hash })
 }
 
 pub fn hash_token(token: &str) -> TokenHash {
@@ -181,5 +210,20 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn idempotent_keys_are_stable_distinct_and_valid() {
+        let (id, a) = derive_idempotent(b"server secret", "wf_1:charge");
+        let (id2, b) = derive_idempotent(b"server secret", "wf_1:charge");
+        assert_eq!((id.as_str(), &a.token), (id2.as_str(), &b.token));
+        assert_eq!(parse_token(&a.token), Ok(id.clone()));
+        assert_eq!(KeyId::parse(id.as_str()), Some(id.clone()));
+        let (other, c) = derive_idempotent(b"server secret", "wf_1:charge2");
+        assert_ne!(other, id);
+        assert_ne!(c.token, a.token);
+        let (rotated, d) = derive_idempotent(b"another secret", "wf_1:charge");
+        assert_ne!(rotated, id);
+        assert_ne!(d.token, a.token);
     }
 }

@@ -1,0 +1,104 @@
+// The runnable examples (examples/), written against the Workers client and
+// run inside workerd, calling Keybrake over a service binding: the brief's
+// three patterns and a Stripe + Twilio invocation.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { agent, agentWorker } from "./support/agent.mjs";
+import { received, useKeybrake } from "./support/setup.mjs";
+
+const ctx = useKeybrake({}, { extraWorkers: [agentWorker()] });
+const call = (...args) => agent(ctx.kb)(...args);
+
+async function keysLabelled(prefix) {
+  const res = await ctx.kb.admin(`/v1/keys?label_prefix=${encodeURIComponent(prefix)}`);
+  assert.equal(res.status, 200, res.text);
+  return res.json.data;
+}
+
+test("per request: one key charges the customer, then is revoked", async () => {
+  const res = await call("/charge", { headers: { "x-workflow-id": "ex_1" }, body: { customerId: "cus_ex1", amountCents: 1234 } });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.amount, 1234);
+  const [upstream] = received(ctx.stripe, "cus_ex1");
+  assert.deepEqual(upstream.form, { amount: "1234", currency: "usd", customer: "cus_ex1" });
+  assert.equal(upstream.headers.authorization, `Bearer ${ctx.stripe.secret}`);
+  const keys = await keysLabelled("workers-charge-ex_1");
+  assert.equal(keys.length, 1);
+  assert.equal(keys[0].status, "revoked");
+});
+
+test("per request: a charge over the cap is a CapExhaustedError, answered 402, and the key still revoked", async () => {
+  const before = ctx.stripe.requests.length;
+  const res = await call("/charge", { headers: { "x-workflow-id": "ex_2" }, body: { customerId: "cus_ex2", amountCents: 50_001 } });
+  assert.equal(res.status, 402, res.text);
+  assert.equal(res.json.error, "spend_cap_exceeded");
+  assert.match(res.json.request_id, /^req_/, "the error carries the audit row's id");
+  assert.equal(ctx.stripe.requests.length, before, "nothing reached Stripe");
+  const [key] = await keysLabelled("workers-charge-ex_2");
+  assert.equal(key.status, "revoked");
+  const rows = await ctx.kb.auditUntil({ key_id: key.id }, (r) => r.length === 1);
+  assert.equal(rows[0].code, "cap_exhausted");
+});
+
+test("two vendors: Stripe and Twilio keys issued in parallel under one run label, both revoked", async () => {
+  const res = await call("/charge-and-notify", {
+    headers: { "x-workflow-id": "ex_3" },
+    body: { customerId: "cus_ex3", amountCents: 700, phone: "+15551230003" },
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.payment.amount, 700);
+  assert.equal(res.json.sms.to, "+15551230003");
+  assert.equal(received(ctx.stripe, "cus_ex3").length, 1);
+  const sms = ctx.twilio.requests.filter((r) => r.form?.To === "+15551230003");
+  assert.equal(sms.length, 1);
+  assert.ok(sms[0].path.includes(`/Accounts/${ctx.twilio.accountSid}/`), "the placeholder SID became the real one");
+  const keys = await keysLabelled("run-ex_3");
+  assert.deepEqual(keys.map((k) => k.vendor).sort(), ["stripe", "twilio"]);
+  assert.ok(keys.every((k) => k.status === "revoked"));
+  const rows = await ctx.kb.auditUntil({ label: "run-ex_3" }, (r) => r.length === 2);
+  assert.deepEqual(rows.map((r) => r.vendor).sort(), ["stripe", "twilio"]);
+});
+
+test("workflow: issue, charge and revoke as steps; a retried issue step leaves one key, not two", async () => {
+  const started = await call("/billing", { body: { customerId: "cus_ex4", amountCents: 1500, runId: "ex_4", failIssueOnce: true } });
+  assert.equal(started.status, 200, started.text);
+  let status;
+  for (let i = 0; i < 200; i++) {
+    status = (await call(`/billing/${started.json.id}`, { method: "GET" })).json;
+    if (status.status === "complete" || status.status === "errored") break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(status.status, "complete", JSON.stringify(status));
+  assert.equal(status.output.amount, 1500);
+  const keys = await keysLabelled("workflow-ex_4-charge-step");
+  assert.equal(keys.length, 1, "the retried step got the same key back");
+  assert.equal(keys[0].status, "revoked");
+  assert.equal(received(ctx.stripe, "cus_ex4").length, 1);
+});
+
+test("session: the Durable Object reuses its 15-minute key, and a revoked key ends the session", async () => {
+  const first = await call("/sessions/ex_5/charge", { body: { customerId: "cus_ex5", amountCents: 100 } });
+  const second = await call("/sessions/ex_5/charge", { body: { customerId: "cus_ex5", amountCents: 200 } });
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.status, 200);
+  assert.equal(first.json.payment.amount, 100);
+  assert.equal(second.json.keyId, first.json.keyId, "one key for the session");
+  const other = await call("/sessions/ex_5b/charge", { body: { customerId: "cus_ex5b", amountCents: 100 } });
+  assert.notEqual(other.json.keyId, first.json.keyId, "another session, another key");
+  const key = await ctx.kb.admin(`/v1/keys/${first.json.keyId}`);
+  assert.equal(key.json.daily_usd_cap, 200);
+  assert.equal(key.json.spent_today_usd, 3);
+  const ttl = Date.parse(key.json.expires_at) - Date.parse(key.json.created_at);
+  assert.equal(ttl, 15 * 60 * 1000);
+
+  // The kill switch: the session does not quietly issue itself a new key.
+  const killed = await ctx.kb.admin("/v1/keys/revoke-all", { method: "POST", body: { label_prefix: `session-` } });
+  assert.equal(killed.json.revoked, 2);
+  const after = await call("/sessions/ex_5/charge", { body: { customerId: "cus_ex5", amountCents: 300 } });
+  assert.equal(after.status, 409, after.text);
+  assert.equal(after.json.error, "session_revoked");
+  assert.match(after.json.requestId, /^req_/);
+  assert.equal(ctx.stripe.requests.filter((r) => r.form?.customer === "cus_ex5").length, 2, "the third charge never reached Stripe");
+  const sessionKeys = await keysLabelled("session-");
+  assert.equal(sessionKeys.length, 2, "no replacement key was issued");
+});
