@@ -19,6 +19,10 @@ export async function startFakeStripe(port = 0, secret = "sk_test_fake_keybrake_
       if (!form.amount || !form.currency) {
         return stripeError(res, 400, "parameter_missing", "Missing required param: amount.");
       }
+      // Stripe's test payment method for a declined card.
+      if (form.payment_method === "pm_card_chargeDeclined") {
+        return stripeError(res, 402, "card_declined", "Your card was declined.", "card_error");
+      }
       return sendJson(
         res,
         200,

@@ -61,15 +61,12 @@ export function kvStore(kv: KVNamespaceLike, prefix = "keybrake:"): KeyStore {
 export interface KeyCacheOptions {
   /** Replace a key this long before it expires (default 60 s). */
   marginSeconds?: number;
-  /** The clock, for tests. */
-  now?: () => number;
 }
 
 export class KeyCache {
   readonly #kb: Keybrake;
   readonly #store: KeyStore;
   readonly #marginMs: number;
-  readonly #now: () => number;
   /** Issuances in flight, so concurrent callers share one key. */
   readonly #pending = new Map<string, Promise<IssuedKey>>();
 
@@ -77,7 +74,6 @@ export class KeyCache {
     this.#kb = kb;
     this.#store = store;
     this.#marginMs = (options.marginSeconds ?? 60) * 1000;
-    this.#now = options.now ?? Date.now;
   }
 
   /**
@@ -87,14 +83,14 @@ export class KeyCache {
   async get(name: string, policy: KeyPolicy): Promise<IssuedKey> {
     const fingerprint = JSON.stringify(policy);
     const cached = await this.#store.get(name);
-    if (cached && cached.policy === fingerprint && cached.key.expiresAt - this.#marginMs > this.#now()) {
+    if (cached && cached.policy === fingerprint && cached.key.expiresAt - this.#marginMs > Date.now()) {
       return cached.key;
     }
     const inFlight = this.#pending.get(name);
     if (inFlight) return inFlight;
     const issuing = (async () => {
       const key = await this.#kb.issueKey(policy);
-      if (key.expiresAt - this.#marginMs <= this.#now()) {
+      if (key.expiresAt - this.#marginMs <= Date.now()) {
         // A TTL shorter than the margin would be replaced on every call.
         await this.#kb.revokeKey(key.id).catch(() => {});
         throw new RangeError(`KeyCache: expires_in must be longer than the ${this.#marginMs / 1000} s margin`);
