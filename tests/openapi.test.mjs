@@ -1,0 +1,95 @@
+// docs/openapi.json is a valid OpenAPI 3.1 description, the Worker serves it,
+// and every documented status of the management API is what the Worker
+// answers, with a body of the documented shape.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Validator } from "@seriousme/openapi-schema-validator";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { useKeybrake } from "./support/setup.mjs";
+
+const spec = JSON.parse(readFileSync(new URL("../docs/openapi.json", import.meta.url), "utf8"));
+const ctx = useKeybrake();
+
+test("the description is valid OpenAPI 3.1", async () => {
+  assert.equal(spec.openapi, "3.1.0");
+  const result = await new Validator().validate(structuredClone(spec));
+  assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
+});
+
+test("the Worker serves it at GET /v1/openapi.json, without the admin token", async () => {
+  const res = await ctx.kb.fetch("/v1/openapi.json");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /application\/json/);
+  assert.deepEqual(res.json, spec);
+});
+
+/** The operation a concrete path matches, and its template. */
+function operationOf(method, pathname) {
+  for (const [template, item] of Object.entries(spec.paths)) {
+    const re = new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`);
+    if (re.test(pathname) && item[method.toLowerCase()]) return { template, op: item[method.toLowerCase()] };
+  }
+  return undefined;
+}
+
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+const resolve = (obj) => (obj?.$ref ? obj.$ref.split("/").slice(1).reduce((o, k) => o[k], spec) : obj);
+
+test("every documented management status is answered, in the documented shape", async () => {
+  const kb = ctx.kb;
+  const newKey = { label: "openapi", vendor: "stripe", allowed_endpoints: ["/v1/payment_intents"], daily_usd_cap: 5, expires_in: "5m" };
+  const issued = await kb.admin("/v1/keys", { method: "POST", body: newKey, headers: { "idempotency-key": "openapi-1" } });
+  const missing = `/v1/keys/key_${"0".repeat(24)}`;
+  const calls = [
+    ["POST", "/v1/keys", { body: newKey }],
+    ["POST", "/v1/keys", { body: newKey, headers: { "idempotency-key": "openapi-1" } }],
+    ["POST", "/v1/keys", { body: { ...newKey, daily_usd_cap: 6 }, headers: { "idempotency-key": "openapi-1" } }],
+    ["POST", "/v1/keys", { body: { ...newKey, daily_usd_cap: "lots" } }],
+    ["POST", "/v1/keys", { body: newKey, anonymous: true }],
+    ["GET", "/v1/keys?label_prefix=openapi"],
+    ["GET", "/v1/keys?status=bogus"],
+    ["GET", "/v1/keys", { anonymous: true }],
+    ["GET", `/v1/keys/${issued.json.id}`],
+    ["GET", missing],
+    ["GET", `/v1/keys/${issued.json.id}`, { anonymous: true }],
+    ["DELETE", `/v1/keys/${issued.json.id}`],
+    ["DELETE", missing],
+    ["DELETE", `/v1/keys/${issued.json.id}`, { anonymous: true }],
+    ["POST", "/v1/keys/revoke-all", { body: { label_prefix: "openapi" } }],
+    ["POST", "/v1/keys/revoke-all", { body: { colour: "red" } }],
+    ["POST", "/v1/keys/revoke-all", { body: {}, anonymous: true }],
+    ["GET", "/v1/audit?limit=5"],
+    ["GET", "/v1/audit?decision=maybe"],
+    ["GET", "/v1/audit", { anonymous: true }],
+    ["GET", "/healthz", { anonymous: true }],
+    ["GET", "/v1/openapi.json", { anonymous: true }],
+  ];
+  const seen = new Set();
+  for (const [method, pathname, { body, headers = {}, anonymous = false } = {}] of calls) {
+    const res = anonymous
+      ? await kb.fetch(pathname, { method, headers, body: body && JSON.stringify(body) })
+      : await kb.admin(pathname, { method, headers, body });
+    const found = operationOf(method, new URL(pathname, "http://x").pathname);
+    assert.ok(found, `${method} ${pathname} is documented`);
+    const documented = found.op.responses[String(res.status)];
+    assert.ok(documented, `${method} ${pathname} answered ${res.status}, which is not documented: ${res.text}`);
+    seen.add(`${method} ${found.template} ${res.status}`);
+    const schema = resolve(documented).content?.["application/json"]?.schema;
+    if (schema) {
+      assert.match(res.headers.get("content-type"), /application\/json/);
+      const validate = ajv.compile({ ...schema, components: spec.components });
+      assert.ok(validate(res.json), `${method} ${pathname} ${res.status}: ${ajv.errorsText(validate.errors)}\n${res.text}`);
+    }
+  }
+  const documented = Object.entries(spec.paths)
+    .filter(([template]) => template.startsWith("/v1/") || template === "/healthz")
+    .flatMap(([template, item]) =>
+      Object.entries(item)
+        .filter(([m]) => m !== "parameters")
+        .flatMap(([m, op]) => Object.keys(op.responses).map((s) => `${m.toUpperCase()} ${template} ${s}`)),
+    );
+  assert.deepEqual(documented.filter((d) => !seen.has(d)), [], "every documented status was produced");
+});
