@@ -88,6 +88,11 @@ pub struct Attempt {
     /// rides free on an identical request.
     pub fingerprint: String,
     pub now: i64,
+    /// The caller's W3C trace id and agent run id, kept in the audit row.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    #[serde(default)]
+    pub run_id: Option<String>,
 }
 
 /// The object's answer to an `Attempt`.
@@ -319,6 +324,8 @@ mod tests {
             idempotency_key: None,
             fingerprint: "f".into(),
             now: 10,
+            trace_id: None,
+            run_id: None,
         }
     }
 

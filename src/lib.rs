@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod proxy;
+pub mod retention;
 pub mod store;
 pub mod vault_key;
 pub mod vendors;
@@ -21,6 +22,18 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// `docs/openapi.json`, served at `GET /v1/openapi.json`.
 const OPENAPI: &str = include_str!("../docs/openapi.json");
+
+/// The cron trigger: audit retention.
+#[event(scheduled)]
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    match retention::prune_audit(&env, event.schedule() as i64).await {
+        Ok(pruned) => worker::console_log!(
+            "{}",
+            serde_json::json!({ "event": "keybrake.audit_pruned", "rows": pruned })
+        ),
+        Err(e) => worker::console_error!("audit retention failed: {e}"),
+    }
+}
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {

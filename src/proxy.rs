@@ -72,10 +72,21 @@ pub async fn handle(
     vendor_path: &str,
 ) -> Result<Response> {
     let request_id = request_id();
+    let started = now_ms();
     let hooks = TestHooks::read(&req, &env);
     let now = hooks.now.unwrap_or_else(now_ms);
     let method = req.method().to_string();
     let config = EnvConfig(&env);
+    // The caller's trace and run, to join Keybrake's audit with its own.
+    let trace_id = req
+        .headers()
+        .get("traceparent")?
+        .as_deref()
+        .and_then(crate::core::trace::trace_id);
+    let run_id = req
+        .headers()
+        .get("keybrake-run-id")?
+        .map(|v| crate::core::trace::run_id(&v).map_err(|e| ApiError::field("Keybrake-Run-Id", e)));
 
     // 1. authenticate
     let token = presented_token(req.headers());
@@ -86,7 +97,10 @@ pub async fn handle(
                 ErrorCode::InvalidKey,
                 "send a Keybrake vault key (kbk_…) as Authorization: Bearer",
             );
-            let row = orphan_row(&request_id, None, vendor, &method, vendor_path, &error, now);
+            let mut row = orphan_row(&request_id, None, vendor, &method, vendor_path, &error, now);
+            row.trace_id = trace_id;
+            row.run_id = run_id.and_then(|r| r.ok());
+            CallLog::of_row(&row, started).write();
             ctx.wait_until(audit_orphan(env, row));
             return deny(vendor, &error, &request_id, None);
         }
@@ -116,6 +130,11 @@ pub async fn handle(
             })
         }),
     };
+    let charge = match &run_id {
+        Some(Err(e)) => Err(e.clone()),
+        _ => charge,
+    };
+    let run_id = run_id.and_then(|r| r.ok());
     let (body, new_content_type) = prepared.unwrap_or_default();
     let query = req.url()?.query().map(str::to_owned);
     let accounts = vendor
@@ -164,6 +183,8 @@ pub async fn handle(
             accounts,
             idempotency_key,
             now,
+            trace_id,
+            run_id,
         },
         object: VaultKeyClient::for_key(&env, key_id.as_str())?,
         env,
@@ -176,6 +197,7 @@ pub async fn handle(
         client_gone: req.inner().signal(),
         skip_settle: hooks.skip_settle,
         clock_offset: hooks.now.map_or(0, |n| n - now_ms()),
+        started,
     };
     // Steps 4-6 run as a task the runtime keeps alive after the client has
     // gone, so a call that reached the vendor is always settled.
@@ -204,6 +226,8 @@ struct Call {
     skip_settle: bool,
     /// How far an injected test clock is from the runtime's.
     clock_offset: i64,
+    /// When the request arrived (the runtime's clock), for the log line.
+    started: i64,
 }
 
 type Reply = oneshot::Sender<Result<Response>>;
@@ -227,8 +251,8 @@ impl Call {
         let request_id = attempt.request_id.as_str();
 
         // 4. reserve
-        let decision = match object.authorize(attempt).await {
-            Ok(d) => d,
+        let (decision, label) = match object.authorize(attempt).await {
+            Ok(a) => (a.decision, a.label),
             Err(e) => {
                 let _ = reply.send(Err(e));
                 return Ok(());
@@ -238,8 +262,9 @@ impl Call {
             Decision::Allowed { cost, remaining } => (cost, remaining),
             Decision::Denied { error, audited } => {
                 let _ = reply.send(deny(*vendor, &error, request_id, Some(key_id)));
+                self.log(label.as_deref(), Some(&error), Money::ZERO, None);
                 if !audited {
-                    let row = orphan_row(
+                    let mut row = orphan_row(
                         request_id,
                         Some(key_id),
                         *vendor,
@@ -248,6 +273,8 @@ impl Call {
                         &error,
                         attempt.now,
                     );
+                    row.trace_id = attempt.trace_id.clone();
+                    row.run_id = attempt.run_id.clone();
                     audit_orphan(env.clone(), row).await;
                 }
                 return Ok(());
@@ -328,6 +355,7 @@ impl Call {
         let _ = reply.send(respond(
             *vendor, upstream, request_id, key_id, cost, remaining,
         ));
+        self.log(label.as_deref(), None, cost, status);
         if !release {
             self.settle(settlement).await?;
         }
@@ -336,6 +364,27 @@ impl Call {
 
     fn now(&self) -> i64 {
         now_ms() + self.clock_offset
+    }
+
+    fn log(&self, label: Option<&str>, error: Option<&ApiError>, cost: Money, status: Option<u16>) {
+        let a = &self.attempt;
+        CallLog {
+            event: "keybrake.call",
+            request_id: &a.request_id,
+            key_id: Some(&self.key_id),
+            label,
+            vendor: self.vendor.name(),
+            method: &a.method,
+            path: &a.path,
+            decision: if error.is_some() { "denied" } else { "allowed" },
+            code: error.map(|e| e.code.as_str()),
+            cost_usd: cost.to_json(),
+            upstream_status: status,
+            latency_ms: now_ms() - self.started,
+            trace_id: a.trace_id.as_deref(),
+            run_id: a.run_id.as_deref(),
+        }
+        .write();
     }
 
     /// Settles with the key's object. A failure is logged, not fatal: the
@@ -350,6 +399,54 @@ impl Call {
                 worker::console_error!("settle of {} failed: {e}", settlement.request_id);
                 Ok(None)
             }
+        }
+    }
+}
+
+/// One JSON line per proxied call, for Workers Logs: who called what, the
+/// decision, what it cost and how long it took. No token or secret.
+#[derive(serde::Serialize)]
+struct CallLog<'a> {
+    event: &'static str,
+    request_id: &'a str,
+    key_id: Option<&'a str>,
+    label: Option<&'a str>,
+    vendor: &'a str,
+    method: &'a str,
+    path: &'a str,
+    decision: &'static str,
+    code: Option<&'a str>,
+    cost_usd: serde_json::Value,
+    upstream_status: Option<u16>,
+    /// From the request's arrival to the reply.
+    latency_ms: i64,
+    trace_id: Option<&'a str>,
+    run_id: Option<&'a str>,
+}
+
+impl<'a> CallLog<'a> {
+    fn of_row(row: &'a AuditRow, started: i64) -> CallLog<'a> {
+        CallLog {
+            event: "keybrake.call",
+            request_id: &row.id,
+            key_id: row.key_id.as_deref(),
+            label: None,
+            vendor: row.vendor.as_deref().unwrap_or_default(),
+            method: &row.method,
+            path: &row.path,
+            decision: "denied",
+            code: row.code.as_deref(),
+            cost_usd: Money::ZERO.to_json(),
+            upstream_status: None,
+            latency_ms: now_ms() - started,
+            trace_id: row.trace_id.as_deref(),
+            run_id: row.run_id.as_deref(),
+        }
+    }
+
+    fn write(&self) {
+        if let Ok(line) = serde_json::to_string(self) {
+            worker::console_log!("{line}");
         }
     }
 }
@@ -605,6 +702,8 @@ fn orphan_row(
         upstream_status: None,
         cost_micros: 0,
         created_at: now,
+        trace_id: None,
+        run_id: None,
     }
 }
 

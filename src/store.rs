@@ -75,6 +75,10 @@ pub struct AuditRow {
     pub upstream_status: Option<i64>,
     pub cost_micros: u64,
     pub created_at: i64,
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    #[serde(default)]
+    pub run_id: Option<String>,
 }
 
 fn text(s: &str) -> JsValue {
@@ -338,8 +342,8 @@ fn insert_audit_statement(
     let vendor = record.map(|r| r.vendor.as_str()).or(row.vendor.as_deref());
     db.prepare(
         "INSERT OR IGNORE INTO audit (id, key_id, label, vendor, method, path, decision, code, message,
-                                      upstream_status, cost_micros, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                      upstream_status, cost_micros, created_at, trace_id, run_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&[
         text(&row.id),
@@ -354,7 +358,31 @@ fn insert_audit_statement(
         opt_num(row.upstream_status),
         num(row.cost_micros as i64),
         num(row.created_at),
+        opt_text(row.trace_id.as_deref()),
+        opt_text(row.run_id.as_deref()),
     ])
+}
+
+/// Deletes audit rows created before `before` (epoch ms), in batches small
+/// enough for one D1 statement each; returns how many were deleted.
+pub async fn delete_audit_before(db: &D1Database, before: i64) -> Result<u64> {
+    const BATCH: usize = 5_000;
+    let mut deleted = 0u64;
+    loop {
+        let result = db
+            .prepare(format!(
+                "DELETE FROM audit WHERE rowid IN
+                   (SELECT rowid FROM audit WHERE created_at < ? LIMIT {BATCH})"
+            ))
+            .bind(&[num(before)])?
+            .run()
+            .await?;
+        let changes = result.meta()?.and_then(|m| m.changes).unwrap_or(0);
+        deleted += changes as u64;
+        if changes < BATCH {
+            return Ok(deleted);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -364,6 +392,8 @@ pub struct AuditQuery {
     pub label_prefix: Option<String>,
     pub vendor: Option<String>,
     pub decision: Option<String>,
+    pub trace_id: Option<String>,
+    pub run_id: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub cursor: Option<Cursor>,
@@ -386,6 +416,12 @@ pub async fn list_audit(db: &D1Database, q: &AuditQuery) -> Result<Vec<AuditRow>
     }
     if let Some(d) = &q.decision {
         f.add("decision = ?", [text(d)]);
+    }
+    if let Some(t) = &q.trace_id {
+        f.add("trace_id = ?", [text(t)]);
+    }
+    if let Some(r) = &q.run_id {
+        f.add("run_id = ?", [text(r)]);
     }
     if let Some(s) = q.since {
         f.add("created_at >= ?", [num(s)]);

@@ -44,6 +44,9 @@ const FLUSH_BATCH: usize = 50;
 const RETRY_MIN_MS: i64 = 1_000;
 const RETRY_MAX_MS: i64 = 60_000;
 
+/// Outbox columns added since the first release: (name, definition).
+const OUTBOX_ADDED: &[(&str, &str)] = &[("trace_id", "trace_id TEXT"), ("run_id", "run_id TEXT")];
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS record (
   one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -88,7 +91,9 @@ CREATE TABLE IF NOT EXISTS outbox (
   message TEXT,
   upstream_status INTEGER,
   cost INTEGER NOT NULL,
-  settled INTEGER NOT NULL
+  settled INTEGER NOT NULL,
+  trace_id TEXT,
+  run_id TEXT
 );
 CREATE TABLE IF NOT EXISTS faults (
   name TEXT PRIMARY KEY
@@ -99,6 +104,16 @@ CREATE TABLE IF NOT EXISTS flush_state (
   last_error TEXT
 );
 ";
+
+/// The object's answer to `/authorize`: the decision, and the key's label
+/// for the Worker's log line (none for an unknown key).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Authorized {
+    #[serde(flatten)]
+    pub decision: Decision,
+    #[serde(default)]
+    pub label: Option<String>,
+}
 
 /// What one pass of `authorize` concluded.
 enum Verdict {
@@ -256,8 +271,9 @@ impl VaultKey {
     ) -> Result<()> {
         self.run(
             "INSERT OR REPLACE INTO outbox
-               (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled)
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+               (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled,
+                trace_id, run_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
             vec![
                 attempt.request_id.as_str().into(),
                 attempt.now.into(),
@@ -268,6 +284,8 @@ impl VaultKey {
                 error.map(|e| e.message.clone()).into(),
                 (cost.micros() as i64).into(),
                 (settled as i64).into(),
+                attempt.trace_id.as_deref().into(),
+                attempt.run_id.as_deref().into(),
             ],
         )
     }
@@ -593,7 +611,7 @@ impl VaultKey {
             let rows: Vec<store::AuditRow> = self.query(
                 &format!(
                     "SELECT request_id AS id, created_at, method, path, decision, code, message,
-                            upstream_status, cost AS cost_micros
+                            upstream_status, cost AS cost_micros, trace_id, run_id
                      FROM outbox WHERE settled = 1 ORDER BY created_at LIMIT {FLUSH_BATCH}"
                 ),
                 vec![],
@@ -742,6 +760,7 @@ impl VaultKey {
         if self.recovered.replace(true) || self.record()?.is_none() {
             return Ok(());
         }
+        self.upgrade_schema()?;
         let now = Date::now().as_millis() as i64;
         self.resolve_stale(now)?;
         let pending: Vec<Row<u64>> = self.query(
@@ -750,6 +769,22 @@ impl VaultKey {
         )?;
         if pending.first().map_or(0, |r| r.v) > 0 {
             self.alarm_by(now).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the columns later releases introduced to an object created
+    /// before them (`SCHEMA` has them for new objects).
+    fn upgrade_schema(&self) -> Result<()> {
+        let columns: Vec<Row<String>> =
+            self.query("SELECT name AS v FROM pragma_table_info('outbox')", vec![])?;
+        for (name, definition) in OUTBOX_ADDED {
+            if !columns.iter().any(|c| c.v == *name) {
+                self.run(
+                    &format!("ALTER TABLE outbox ADD COLUMN {definition}"),
+                    vec![],
+                )?;
+            }
         }
         Ok(())
     }
@@ -847,7 +882,12 @@ impl DurableObject for VaultKey {
                 if self.cached.borrow().is_some() {
                     self.alarm_by(due).await?;
                 }
-                Response::from_json(&decision)
+                let label = self
+                    .cached
+                    .borrow()
+                    .as_ref()
+                    .map(|l| l.record.label.clone());
+                Response::from_json(&Authorized { decision, label })
             }
             "/settle" => {
                 let settlement: Settlement = serde_json::from_str(&body)?;
@@ -896,6 +936,8 @@ impl DurableObject for VaultKey {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // An instance's first event may be an alarm.
+        self.recover().await?;
         self.on_alarm().await?;
         Response::ok("")
     }
@@ -946,7 +988,7 @@ impl VaultKeyClient {
         }
     }
 
-    pub async fn authorize(&self, attempt: &Attempt) -> Result<Decision> {
+    pub async fn authorize(&self, attempt: &Attempt) -> Result<Authorized> {
         self.expect("authorize", attempt)
             .await?
             .ok_or_else(|| Error::RustError("vault key authorize: no answer".into()))

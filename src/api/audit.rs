@@ -11,7 +11,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::store::{self, AuditQuery, AuditRow, Cursor};
 
-const PARAMS: &str = "key_id, label, label_prefix, vendor, decision, since, until, limit, cursor";
+const PARAMS: &str =
+    "key_id, label, label_prefix, vendor, decision, trace_id, run_id, since, until, limit, cursor";
 
 fn instant(field: &str, value: &str) -> ApiResult<i64> {
     parse_instant(value)
@@ -32,6 +33,8 @@ pub fn entry_json(r: &AuditRow) -> Value {
         "upstream_status": r.upstream_status,
         "cost_usd": Money::from_micros(r.cost_micros).to_json(),
         "created_at": to_rfc3339(r.created_at),
+        "trace_id": r.trace_id,
+        "run_id": r.run_id,
     })
 }
 
@@ -52,6 +55,8 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
                 }
                 q.decision = Some(v)
             }
+            "trace_id" => q.trace_id = Some(v),
+            "run_id" => q.run_id = Some(v),
             "since" => q.since = Some(instant("since", &v)?),
             "until" => q.until = Some(instant("until", &v)?),
             "limit" => lim = Some(v),

@@ -10,3 +10,4 @@ mod proptests;
 pub mod sms;
 pub mod time;
 pub mod token;
+pub mod trace;
