@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH" CI="${CI:-true}" WRANGLER_SEND_METRICS=false
 
 scripts/setup.sh
+scripts/setup-browser.sh
 cargo test --quiet
 scripts/build.sh
 scripts/build-clients.sh

@@ -1,0 +1,494 @@
+// Keybrake's dashboard: keys, spend and audit, talking only to the
+// documented management API of the Worker that serves it.
+//
+// Everything agents control (labels, paths, messages) reaches the page as
+// text nodes, never as markup: `el()` below is the only way this file makes
+// elements, and it has no way to set innerHTML.
+
+const TOKEN_KEY = "keybrake.admin_token";
+const REFRESH_MS = 5000;
+const VENDORS = ["stripe", "twilio", "resend"];
+const COLORS = ["#1f5fbf", "#c2410c", "#15803d", "#7e22ce", "#b91c1c", "#0e7490", "#a16207", "#4d7c0f"];
+
+// ---------------------------------------------------------------- helpers
+
+/** An element with attributes, listeners (`on…`) and children (strings become text). */
+function el(tag, attrs = {}, ...children) {
+  const node = tag.startsWith("svg:")
+    ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4))
+    : document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const $ = (id) => document.getElementById(id);
+const usd = (n) => `$${Number(n ?? 0).toFixed(2)}`;
+
+function say(message, kind = "info") {
+  const status = $("status");
+  status.textContent = message;
+  status.className = kind;
+}
+
+function duration(ms) {
+  if (ms <= 0) return "expired";
+  const s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d) return `${d}d ${h}h`;
+  if (h) return `${h}h ${m}m`;
+  return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+}
+
+const time = (iso) => new Date(iso).toLocaleString();
+
+// ---------------------------------------------------------------- the API
+
+class Unauthorized extends Error {}
+
+async function api(method, path, body) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const res = await fetch(path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    cache: "no-store",
+  });
+  const json = await res.json().catch(() => ({}));
+  if (res.status === 401) throw new Unauthorized(json.message ?? "the admin token was refused");
+  if (!res.ok) throw new Error(`${json.code ?? res.status}: ${json.message ?? res.statusText}`);
+  return json;
+}
+
+const query = (params) => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") q.set(k, v);
+  return q.toString();
+};
+
+/** Every page of a list, up to `maxPages`. */
+async function all(path, params, maxPages = 20) {
+  const rows = [];
+  let cursor;
+  for (let page = 0; page < maxPages; page++) {
+    const res = await api("GET", `${path}?${query({ ...params, cursor })}`);
+    rows.push(...res.data);
+    cursor = res.next_cursor;
+    if (!cursor) return { rows, complete: true };
+  }
+  return { rows, complete: false };
+}
+
+function confirmDialog(title, body, action) {
+  const dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-body").textContent = body;
+  $("confirm-ok").textContent = action;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+}
+
+// ---------------------------------------------------------------- views
+
+/** The view on screen: what it shows, how it refreshes. */
+let current = null;
+
+const views = {
+  keys: keysView,
+  spend: spendView,
+  audit: auditView,
+};
+
+function route() {
+  const [name, search] = location.hash.slice(1).split("?");
+  const make = views[name] ?? views.keys;
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.dataset.view === (views[name] ? name : "keys")) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  current?.stop?.();
+  const section = $("view");
+  section.replaceChildren();
+  current = make(section, new URLSearchParams(search ?? ""));
+  current.refresh().catch(failed);
+}
+
+function failed(err) {
+  if (err instanceof Unauthorized) {
+    signOut(`Signed out: ${err.message}.`);
+    return;
+  }
+  say(`Could not load: ${err.message}`, "error");
+}
+
+function keysView(section, params) {
+  const filters = {
+    status: params.get("status") ?? "active",
+    vendor: params.get("vendor") ?? "",
+    label_prefix: params.get("label_prefix") ?? "",
+  };
+  const form = el(
+    "form",
+    { class: "filters", "aria-label": "Filter keys", onsubmit: (e) => e.preventDefault() },
+    field("Status", select("status", ["active", "revoked", "expired", ["", "any"]], filters.status)),
+    field("Vendor", select("vendor", [["", "any"], ...VENDORS], filters.vendor)),
+    field("Label prefix", el("input", { name: "label_prefix", value: filters.label_prefix, type: "search", autocomplete: "off" })),
+    el("button", { type: "button", class: "danger", id: "revoke-all", onclick: () => revokeAll() }, "Revoke all matching…"),
+  );
+  form.addEventListener("input", () => {
+    for (const k of Object.keys(filters)) filters[k] = form.elements[k].value;
+    clearTimeout(form.pending);
+    form.pending = setTimeout(() => view.refresh().catch(failed), 250);
+  });
+  const body = el("tbody");
+  const table = el(
+    "table",
+    { class: "keys" },
+    el("caption", { class: "visually-hidden" }, "Vault keys"),
+    el("thead", {}, el("tr", {}, ["Label", "Vendor", "Status", "Spend today", "Expires in", "Allowed endpoints", ""].map((h) => el("th", { scope: "col" }, h)))),
+    body,
+  );
+  const more = el("p", { class: "muted" });
+  section.append(el("h2", {}, "Keys"), form, el("div", { class: "scroll" }, table), more);
+
+  let rows = [];
+  const tick = setInterval(() => {
+    for (const cell of body.querySelectorAll("[data-expires]")) cell.textContent = duration(Number(cell.dataset.expires) - Date.now());
+  }, 1000);
+
+  async function revoke(key) {
+    const ok = await confirmDialog(`Revoke ${key.label}?`, `Key ${key.id} (${key.vendor}) stops working now: every call that starts after this is refused.`, "Revoke key");
+    if (!ok) return;
+    await api("DELETE", `/v1/keys/${encodeURIComponent(key.id)}`);
+    say(`Revoked ${key.label} (${key.id}).`);
+    await view.refresh();
+  }
+
+  async function revokeAll() {
+    const filter = { vendor: filters.vendor || undefined, label_prefix: filters.label_prefix || undefined };
+    const { rows: live, complete } = await all("/v1/keys", { status: "active", limit: 200, ...filter }, 50);
+    const scope = [filter.vendor && `vendor ${filter.vendor}`, filter.label_prefix && `label starting with "${filter.label_prefix}"`].filter(Boolean).join(", ");
+    const count = complete ? `${live.length}` : `at least ${live.length}`;
+    const ok = await confirmDialog(
+      scope ? `Revoke every key matching ${scope}?` : "Revoke every key?",
+      `This kills ${count} active key${live.length === 1 ? "" : "s"}${scope ? ` (${scope})` : ", for every vendor and label"}. Agents holding them are refused from their next call.`,
+      `Revoke ${count} key${live.length === 1 ? "" : "s"}`,
+    );
+    if (!ok) return;
+    const res = await api("POST", "/v1/keys/revoke-all", filter);
+    say(`Revoked ${res.revoked} key${res.revoked === 1 ? "" : "s"}.`);
+    await view.refresh();
+  }
+
+  const view = {
+    async refresh() {
+      const res = await api("GET", `/v1/keys?${query({ ...filters, limit: 200 })}`);
+      rows = res.data;
+      body.replaceChildren(
+        ...rows.map((k) =>
+          el(
+            "tr",
+            {},
+            el("td", {}, el("a", { href: `#audit?${query({ key_id: k.id })}`, title: `Calls of ${k.id}` }, k.label)),
+            el("td", {}, k.vendor),
+            el("td", {}, el("span", { class: `badge ${k.status}` }, k.status)),
+            el("td", {}, spendBar(k.spent_today_usd ?? 0, k.daily_usd_cap)),
+            el("td", k.status === "active" ? { "data-expires": k.expiresAt } : {}, k.status === "active" ? duration(k.expiresAt - Date.now()) : "–"),
+            el("td", {}, el("ul", { class: "endpoints" }, k.allowed_endpoints.map((p) => el("li", {}, el("code", {}, p))))),
+            el("td", {}, k.status === "active" ? el("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.label}`, onclick: () => revoke(k).catch(failed) }, "Revoke") : ""),
+          ),
+        ),
+      );
+      if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No keys match.")));
+      more.textContent = res.next_cursor ? "Showing the newest 200; narrow the filter to see others." : `${rows.length} key${rows.length === 1 ? "" : "s"}.`;
+    },
+    stop: () => clearInterval(tick),
+  };
+  return view;
+}
+
+function spendBar(spent, cap) {
+  const ratio = cap > 0 ? Math.min(1, spent / cap) : 0;
+  const level = ratio >= 0.9 ? "high" : ratio >= 0.6 ? "mid" : "low";
+  const fill = el("div", { class: `fill ${level}` });
+  // Set through the CSSOM: the CSP allows no inline style attributes.
+  fill.style.width = `${(ratio * 100).toFixed(1)}%`;
+  return el(
+    "div",
+    { class: "spend", role: "img", "aria-label": `${usd(spent)} of ${usd(cap)} spent today` },
+    el("div", { class: "bar" }, fill),
+    el("span", {}, `${usd(spent)} / ${usd(cap)}`),
+  );
+}
+
+function spendView(section) {
+  const settings = { range: "24h", group: "vendor" };
+  const form = el(
+    "form",
+    { class: "filters", "aria-label": "Spend chart", onsubmit: (e) => e.preventDefault() },
+    field("Range", select("range", [["24h", "last 24 hours, by hour"], ["7d", "last 7 days, by day"], ["30d", "last 30 days, by day"]], settings.range)),
+    field("Group by", select("group", ["vendor", "label"], settings.group)),
+  );
+  form.addEventListener("change", () => {
+    settings.range = form.elements.range.value;
+    settings.group = form.elements.group.value;
+    view.refresh().catch(failed);
+  });
+  const chart = el("figure", { class: "chart" });
+  const top = el("tbody");
+  section.append(
+    el("h2", {}, "Spend"),
+    form,
+    chart,
+    el("h3", {}, "Top spenders today (UTC)"),
+    el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, ["Label", "Key", "Vendor", "Spent", "Calls"].map((h) => el("th", { scope: "col" }, h)))), top)),
+  );
+
+  const view = {
+    async refresh() {
+      const hours = { "24h": 24, "7d": 168, "30d": 720 }[settings.range];
+      const bucketMs = settings.range === "24h" ? 3_600_000 : 86_400_000;
+      const now = Date.now();
+      const start = Math.floor((now - hours * 3_600_000) / bucketMs) * bucketMs + bucketMs;
+      const { rows, complete } = await all("/v1/audit", { decision: "allowed", since: start, limit: 1000 });
+      drawChart(chart, rows, { start, end: now, bucketMs, group: settings.group, complete });
+
+      const midnight = Math.floor(now / 86_400_000) * 86_400_000;
+      const today = new Map();
+      for (const r of rows) {
+        if (Date.parse(r.created_at) < midnight || !r.key_id) continue;
+        const t = today.get(r.key_id) ?? { label: r.label, key: r.key_id, vendor: r.vendor, spent: 0, calls: 0 };
+        t.spent += r.cost_usd;
+        t.calls += 1;
+        today.set(r.key_id, t);
+      }
+      const ranked = [...today.values()].sort((a, b) => b.spent - a.spent).slice(0, 10);
+      top.replaceChildren(
+        ...ranked.map((t) =>
+          el("tr", {}, el("td", {}, t.label ?? "–"), el("td", {}, el("a", { href: `#audit?${query({ key_id: t.key })}` }, t.key)), el("td", {}, t.vendor ?? "–"), el("td", { class: "num" }, usd(t.spent)), el("td", { class: "num" }, String(t.calls))),
+        ),
+      );
+      if (!ranked.length) top.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No spend today.")));
+    },
+  };
+  return view;
+}
+
+/** Stacked bars of spend per bucket and group, drawn as SVG elements. */
+function drawChart(figure, rows, { start, end, bucketMs, group, complete }) {
+  const buckets = Math.max(1, Math.ceil((end - start) / bucketMs));
+  const totals = new Map();
+  const perBucket = Array.from({ length: buckets }, () => new Map());
+  for (const r of rows) {
+    const i = Math.floor((Date.parse(r.created_at) - start) / bucketMs);
+    if (i < 0 || i >= buckets || !r.cost_usd) continue;
+    const g = (group === "label" ? r.label : r.vendor) ?? "(none)";
+    perBucket[i].set(g, (perBucket[i].get(g) ?? 0) + r.cost_usd);
+    totals.set(g, (totals.get(g) ?? 0) + r.cost_usd);
+  }
+  const groups = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
+  const shown = groups.slice(0, COLORS.length - 1);
+  const color = (g) => COLORS[shown.indexOf(g)] ?? COLORS[COLORS.length - 1];
+  const max = Math.max(0.01, ...perBucket.map((b) => [...b.values()].reduce((s, v) => s + v, 0)));
+  const W = 1000;
+  const H = 240;
+  const pad = { l: 56, b: 24, t: 8, r: 8 };
+  const bw = (W - pad.l - pad.r) / buckets;
+  const y = (v) => (v / max) * (H - pad.t - pad.b);
+  const label = (t) => (bucketMs === 86_400_000 ? new Date(t).toISOString().slice(5, 10) : `${new Date(t).getHours()}h`);
+  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Spend by ${group}, total ${usd([...totals.values()].reduce((s, v) => s + v, 0))}` });
+  svg.append(
+    el("svg:text", { x: 4, y: pad.t + 10, class: "axis" }, usd(max)),
+    el("svg:text", { x: 4, y: H - pad.b, class: "axis" }, "$0"),
+    el("svg:line", { x1: pad.l, x2: W - pad.r, y1: H - pad.b, y2: H - pad.b, class: "baseline" }),
+  );
+  perBucket.forEach((b, i) => {
+    let base = H - pad.b;
+    for (const g of groups) {
+      const v = b.get(g);
+      if (!v) continue;
+      const h = y(v);
+      base -= h;
+      svg.append(el("svg:rect", { x: pad.l + i * bw + 1, y: base, width: Math.max(1, bw - 2), height: h, fill: color(g) }, el("svg:title", {}, `${g}: ${usd(v)}`)));
+    }
+    const step = Math.ceil(buckets / 8);
+    if (i % step === 0) svg.append(el("svg:text", { x: pad.l + i * bw, y: H - 6, class: "axis" }, label(start + i * bucketMs)));
+  });
+  const legend = el("ul", { class: "legend" }, [...shown, ...(groups.length > shown.length ? ["other"] : [])].map((g) => el("li", {}, el("span", { class: "swatch", "data-color": g === "other" ? COLORS.at(-1) : color(g) }), `${g}: ${usd(g === "other" ? groups.slice(shown.length).reduce((s, x) => s + totals.get(x), 0) : totals.get(g))}`)));
+  figure.replaceChildren(
+    svg,
+    el("figcaption", {}, groups.length ? `Spend by ${group}${complete ? "" : " (the most recent 20,000 calls only)"}` : "No spend in this range."),
+    legend,
+  );
+  // Colours come from data attributes: the CSP allows no inline styles.
+  for (const s of legend.querySelectorAll("[data-color]")) s.style.background = s.dataset.color;
+}
+
+function auditView(section, params) {
+  const filters = Object.fromEntries(["key_id", "label", "vendor", "decision", "since", "until"].map((k) => [k, params.get(k) ?? ""]));
+  const cursors = [undefined];
+  let page = 0;
+  const form = el(
+    "form",
+    {
+      class: "filters",
+      "aria-label": "Filter the audit log",
+      onsubmit: (e) => {
+        e.preventDefault();
+        for (const k of Object.keys(filters)) filters[k] = form.elements[k].value;
+        location.hash = `audit?${query(filters)}`;
+      },
+    },
+    field("Key id", el("input", { name: "key_id", value: filters.key_id, autocomplete: "off" })),
+    field("Label", el("input", { name: "label", value: filters.label, autocomplete: "off" })),
+    field("Vendor", select("vendor", [["", "any"], ...VENDORS], filters.vendor)),
+    field("Decision", select("decision", [["", "any"], "allowed", "denied"], filters.decision)),
+    field("Since", el("input", { name: "since", type: "datetime-local", value: filters.since })),
+    field("Until", el("input", { name: "until", type: "datetime-local", value: filters.until })),
+    el("button", { type: "submit" }, "Apply"),
+  );
+  const body = el("tbody");
+  const newer = el("button", { type: "button", class: "quiet", onclick: () => go(page - 1) }, "← Newer");
+  const older = el("button", { type: "button", class: "quiet", onclick: () => go(page + 1) }, "Older →");
+  section.append(
+    el("h2", {}, filters.key_id ? `Audit of ${filters.key_id}` : "Audit"),
+    form,
+    el(
+      "div",
+      { class: "scroll" },
+      el(
+        "table",
+        { class: "audit" },
+        el("caption", { class: "visually-hidden" }, "Audit log, newest first"),
+        el("thead", {}, el("tr", {}, ["Time", "Key", "Label", "Vendor", "Call", "Decision", "Why", "Vendor status", "Cost"].map((h) => el("th", { scope: "col" }, h)))),
+        body,
+      ),
+    ),
+    el("nav", { class: "pager", "aria-label": "Audit pages" }, newer, older),
+  );
+
+  const apiParams = () => ({
+    ...filters,
+    since: filters.since ? new Date(filters.since).toISOString() : undefined,
+    until: filters.until ? new Date(filters.until).toISOString() : undefined,
+    limit: 50,
+  });
+
+  async function go(n) {
+    if (n < 0 || n >= cursors.length) return;
+    page = n;
+    await view.refresh().catch(failed);
+  }
+
+  const view = {
+    async refresh() {
+      const res = await api("GET", `/v1/audit?${query({ ...apiParams(), cursor: cursors[page] })}`);
+      cursors[page + 1] = res.next_cursor ?? undefined;
+      cursors.length = res.next_cursor ? page + 2 : page + 1;
+      newer.disabled = page === 0;
+      older.disabled = !res.next_cursor;
+      body.replaceChildren(
+        ...res.data.map((r) =>
+          el(
+            "tr",
+            { class: r.decision },
+            el("td", {}, el("time", { datetime: r.created_at }, time(r.created_at))),
+            el("td", {}, r.key_id ? el("a", { href: `#audit?${query({ key_id: r.key_id })}` }, r.key_id) : "–"),
+            el("td", {}, r.label ?? "–"),
+            el("td", {}, r.vendor ?? "–"),
+            el("td", {}, el("code", {}, `${r.method} ${r.path}`)),
+            el("td", {}, el("span", { class: `badge ${r.decision}` }, r.decision)),
+            el("td", {}, r.code ? [el("strong", {}, r.code), r.message ? el("span", { class: "why" }, r.message) : null] : r.message ?? ""),
+            el("td", {}, r.upstream_status ?? "–"),
+            el("td", { class: "num" }, usd(r.cost_usd)),
+          ),
+        ),
+      );
+      if (!res.data.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No calls match.")));
+    },
+    // Auto-refresh only the newest page: an operator reading older pages keeps them.
+    get live() {
+      return page === 0;
+    },
+  };
+  return view;
+}
+
+function field(text, control) {
+  const id = `f-${control.getAttribute("name")}`;
+  control.id = id;
+  return el("div", { class: "field" }, el("label", { for: id }, text), control);
+}
+
+function select(name, options, value) {
+  return el(
+    "select",
+    { name },
+    options.map((o) => {
+      const [v, text] = Array.isArray(o) ? o : [o, o];
+      return el("option", { value: v, selected: v === value }, text);
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- sign-in
+
+let refresher;
+
+function signedIn() {
+  $("sign-in").hidden = true;
+  $("view").hidden = false;
+  $("nav").hidden = false;
+  $("sign-out").hidden = false;
+  route();
+  clearInterval(refresher);
+  refresher = setInterval(() => {
+    if (document.hidden || !current || current.live === false) return;
+    current.refresh().catch(failed);
+  }, REFRESH_MS);
+}
+
+function signOut(message = "Signed out.") {
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearInterval(refresher);
+  current?.stop?.();
+  current = null;
+  $("view").replaceChildren();
+  $("view").hidden = true;
+  $("nav").hidden = true;
+  $("sign-out").hidden = true;
+  $("sign-in").hidden = false;
+  $("token").value = "";
+  say(message);
+  $("token").focus();
+}
+
+$("sign-in").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const token = $("token").value.trim();
+  $("sign-in-error").textContent = "";
+  sessionStorage.setItem(TOKEN_KEY, token);
+  try {
+    await api("GET", "/v1/keys?limit=1");
+    $("token").value = "";
+    say("Signed in.");
+    signedIn();
+  } catch (err) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("sign-in-error").textContent = err instanceof Unauthorized ? "That token was refused." : `Keybrake did not answer: ${err.message}`;
+  }
+});
+$("sign-out").addEventListener("click", () => signOut());
+window.addEventListener("hashchange", () => current && route());
+
+if (sessionStorage.getItem(TOKEN_KEY)) signedIn();
