@@ -129,8 +129,13 @@ test("revoke-all states how many keys it will kill, and kills exactly those", as
   await page.getByRole("button", { name: "Revoke all matching…" }).click();
   const dialog = page.getByRole("dialog");
   assert.match(await dialog.textContent(), /This kills 3 active keys \(label starting with "dash-batch-"\)/);
-  // Cancelling changes nothing.
+  // Cancelling (the button, or Escape from the keyboard) changes nothing.
   await dialog.getByRole("button", { name: "Cancel" }).click();
+  await page.getByRole("button", { name: "Revoke all matching…" }).focus();
+  await page.keyboard.press("Enter");
+  await dialog.waitFor();
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
   assert.equal((await ctx.kb.admin(`/v1/keys/${batch[0].id}`)).json.status, "active");
   await page.getByRole("button", { name: "Revoke all matching…" }).click();
   await dialog.getByRole("button", { name: "Revoke 3 keys" }).click();
@@ -159,6 +164,25 @@ test("the audit log shows why a call was denied, filters, and opens one key's ca
   await page.getByRole("heading", { name: `Audit of ${key.id}` }).waitFor();
   await page.getByRole("row", { name: /allowed/ }).waitFor();
   assert.equal(await page.locator("tbody tr").count(), 2, "both calls of the key");
+});
+
+test("the audit log pages through a key's calls, 50 at a time", async () => {
+  const key = await ctx.kb.issueKey({ label: "dash-pages", allowed_endpoints: ["/v1/customers"] });
+  for (let i = 0; i < 55; i++) assert.equal((await call(key.token, 1)).status, 403);
+  await ctx.kb.auditUntil({ key_id: key.id }, (rows) => rows.length === 55);
+  await page.goto(`${ctx.kb.url}/#audit?key_id=${key.id}`);
+  await page.getByRole("heading", { name: `Audit of ${key.id}` }).waitFor();
+  const rows = page.locator("tbody tr");
+  await page.getByRole("row", { name: /endpoint_not_allowed/ }).first().waitFor();
+  assert.equal(await rows.count(), 50);
+  const newer = page.getByRole("button", { name: "← Newer" });
+  const older = page.getByRole("button", { name: "Older →" });
+  assert.equal(await newer.isDisabled(), true);
+  await older.click();
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 5);
+  assert.equal(await older.isDisabled(), true);
+  await newer.click();
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 50);
 });
 
 test("the spend view charts spend and ranks today's spenders", async () => {
