@@ -19,6 +19,10 @@ pub enum ErrorCode {
     /// the key may not act for.
     AccountNotAllowed,
     CapExhausted,
+    /// The call breaks one of the key's `constraints` (named in `param`).
+    ConstraintViolated,
+    /// The key's `rate_limit` is used up for now; retrying later helps.
+    RateLimited,
     BadRequest,
     UnpriceableRequest,
     NotFound,
@@ -38,12 +42,12 @@ impl ErrorCode {
         match self {
             BadRequest | UnpriceableRequest => 400,
             Unauthorized | InvalidKey | KeyExpired | KeyRevoked => 401,
-            EndpointNotAllowed | VendorMismatch | AccountNotAllowed => 403,
+            EndpointNotAllowed | VendorMismatch | AccountNotAllowed | ConstraintViolated => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             PayloadTooLarge => 413,
             IdempotencyConflict => 409,
-            CapExhausted => 429,
+            CapExhausted | RateLimited => 429,
             InternalError => 500,
             UpstreamUnreachable => 502,
             NotConfigured => 503,
@@ -61,6 +65,8 @@ impl ErrorCode {
             VendorMismatch => "vendor_mismatch",
             AccountNotAllowed => "account_not_allowed",
             CapExhausted => "cap_exhausted",
+            ConstraintViolated => "constraint_violated",
+            RateLimited => "rate_limited",
             BadRequest => "bad_request",
             UnpriceableRequest => "unpriceable_request",
             NotFound => "not_found",
@@ -73,11 +79,14 @@ impl ErrorCode {
         }
     }
 
-    /// Whether a client retrying the same request could succeed. Only an
-    /// unreachable upstream qualifies; a cap, a revoked key or a bad path
-    /// will say the same thing again.
+    /// Whether a client retrying the same request could succeed: an
+    /// unreachable upstream, or a rate limit once its window moves on. A
+    /// cap, a revoked key or a bad path will say the same thing again.
     pub fn retryable(self) -> bool {
-        self == ErrorCode::UpstreamUnreachable
+        matches!(
+            self,
+            ErrorCode::UpstreamUnreachable | ErrorCode::RateLimited
+        )
     }
 }
 

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::constraints::{CallFacts, Constraints};
 use crate::core::endpoint::{canonicalize, Allowlist};
 use crate::core::money::Money;
 use crate::core::time::utc_day;
@@ -33,6 +34,9 @@ pub struct KeyRecord {
     /// so a retry with another policy is refused rather than replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency: Option<String>,
+    /// Limits on the calls' arguments and on the key's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<Constraints>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +97,9 @@ pub struct Attempt {
     pub trace_id: Option<String>,
     #[serde(default)]
     pub run_id: Option<String>,
+    /// What the vendor read from the request, for the key's constraints.
+    #[serde(default)]
+    pub facts: CallFacts,
 }
 
 /// The object's answer to an `Attempt`.
@@ -309,6 +316,7 @@ mod tests {
             revoked_at: None,
             token_hash: "h".into(),
             idempotency: None,
+            constraints: None,
         }
     }
 
@@ -326,6 +334,7 @@ mod tests {
             now: 10,
             trace_id: None,
             run_id: None,
+            facts: CallFacts::default(),
         }
     }
 

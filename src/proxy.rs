@@ -26,6 +26,7 @@ use worker::{
     Context, Delay, Env, Headers, Request, Response, ResponseBody, ResponseBuilder, Result,
 };
 
+use crate::core::constraints::CallFacts;
 use crate::core::currency::RateTable;
 use crate::core::endpoint::canonicalize;
 use crate::core::money::Money;
@@ -118,16 +119,20 @@ pub async fn handle(
     let body = read_body(&mut req).await;
     let prepared = body.and_then(|b| vendor.prepare_body(content_type.as_deref(), b));
     let upstream_auth = vendor.upstream_authorization(&config);
+    let mut facts = CallFacts::default();
     let charge = match (&path, &prepared, &upstream_auth) {
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e.clone()),
         (Ok(path), Ok((body, _)), Ok(_)) => rate_table(&config).and_then(|rates| {
-            vendor.price(&PricingInput {
+            let input = PricingInput {
                 method: &method,
                 path,
                 body,
                 rates: &rates,
                 config: &config,
-            })
+            };
+            // What the key's constraints judge, read from the same body.
+            facts = vendor.facts(&input);
+            vendor.price(&input)
         }),
     };
     let charge = match &run_id {
@@ -185,6 +190,7 @@ pub async fn handle(
             now,
             trace_id,
             run_id,
+            facts,
         },
         object: VaultKeyClient::for_key(&env, key_id.as_str())?,
         env,
@@ -569,7 +575,9 @@ async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> 
 
 /// The operator's USD rates, parsed once per isolate (and again only if the
 /// configured text changes).
-fn rate_table(config: &dyn ConfigSource) -> std::result::Result<Rc<RateTable>, ApiError> {
+pub(crate) fn rate_table(
+    config: &dyn ConfigSource,
+) -> std::result::Result<Rc<RateTable>, ApiError> {
     thread_local! {
         static PARSED: RefCell<Option<(String, Rc<RateTable>)>> = const { RefCell::new(None) };
     }

@@ -23,6 +23,9 @@ pub struct KeyRow {
     pub revoked_at: Option<i64>,
     pub spent_day: Option<i64>,
     pub spent_micros: u64,
+    /// JSON, as the key's object holds it (migration 0003).
+    #[serde(default)]
+    pub constraints: Option<String>,
 }
 
 impl KeyRow {
@@ -44,6 +47,10 @@ impl KeyRow {
             revoked_at: self.revoked_at,
             token_hash: String::new(),
             idempotency: None,
+            constraints: self
+                .constraints
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok()),
         }
     }
 
@@ -102,8 +109,8 @@ fn opt_num(n: Option<i64>) -> JsValue {
 pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
     db.prepare(
         "INSERT INTO keys (id, label, vendor, allowed_endpoints, allowed_accounts, daily_cap_micros,
-                           created_at, expires_at, revoked_at, spent_day, spent_micros)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0)
+                           created_at, expires_at, revoked_at, spent_day, spent_micros, constraints)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(&[
@@ -115,6 +122,10 @@ pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
         num(record.daily_cap.micros() as i64),
         num(record.created_at),
         num(record.expires_at),
+        match &record.constraints {
+            Some(c) => text(&serde_json::to_string(c)?),
+            None => JsValue::NULL,
+        },
     ])?
     .run()
     .await?;

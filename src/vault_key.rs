@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::*;
 
+use crate::core::constraints::Constraints;
 use crate::core::endpoint::Allowlist;
 use crate::core::money::Money;
 use crate::error::{ApiError, ErrorCode};
@@ -95,6 +96,13 @@ CREATE TABLE IF NOT EXISTS outbox (
   trace_id TEXT,
   run_id TEXT
 );
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recent_calls (
+  at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS faults (
   name TEXT PRIMARY KEY
 );
@@ -104,6 +112,17 @@ CREATE TABLE IF NOT EXISTS flush_state (
   last_error TEXT
 );
 ";
+
+/// A call outside the key's constraints, naming the constraint.
+fn constraint_error(constraint: &str, message: String) -> ApiError {
+    ApiError {
+        param: Some(format!("constraints.{constraint}")),
+        ..ApiError::new(
+            ErrorCode::ConstraintViolated,
+            format!("constraints.{constraint}: {message}"),
+        )
+    }
+}
 
 /// The object's answer to `/authorize`: the decision, and the key's label
 /// for the Worker's log line (none for an unknown key).
@@ -380,15 +399,42 @@ impl VaultKey {
             }
         };
 
+        if let Some(constraints) = &record.constraints {
+            // The payment's total: a create's amount, or an object's new one.
+            let amount = repriced.map(|p| p.usd).or(match charge {
+                Charge::Amount { usd, .. } => Some(*usd),
+                _ => None,
+            });
+            let creates = matches!(charge, Charge::Amount { .. });
+            let checked = constraints
+                .check(&attempt.facts, amount, creates)
+                .map_err(|v| constraint_error(v.constraint, v.message))
+                .and_then(|()| self.check_usage(constraints, attempt.now));
+            if let Err(error) = checked {
+                return deny(error);
+            }
+        }
+
         let day = ledger_day(attempt.now);
         let (held, kept) = self.day_totals(day)?;
         let committed = held
             .checked_add(kept)
             .unwrap_or(Money::from_micros(u64::MAX));
-        let remaining = match reserve(record.daily_cap, committed, cost) {
+        let mut remaining = match reserve(record.daily_cap, committed, cost) {
             Ok(remaining) => remaining,
             Err(error) => return deny(error),
         };
+        if let Some(total_cap) = record.constraints.as_ref().and_then(|c| c.total_usd_cap) {
+            match reserve(total_cap, self.lifetime_committed()?, cost) {
+                Ok(left) => remaining = remaining.min(left),
+                Err(_) => {
+                    return deny(ApiError::new(
+                        ErrorCode::CapExhausted,
+                        format!("this call costs ${cost} but the key's lifetime cap of ${total_cap} would be exceeded (constraints.total_usd_cap)"),
+                    ))
+                }
+            }
+        }
 
         let object = match charge {
             Charge::FollowUp { object, .. } => Some(object.as_str()),
@@ -417,8 +463,81 @@ impl VaultKey {
                 vec![key.as_str().into(), attempt.request_id.as_str().into(), attempt.fingerprint.as_str().into()],
             )?;
         }
+        if let Some(constraints) = &record.constraints {
+            self.count_use(constraints, attempt.now)?;
+        }
         self.audit(attempt, "allowed", None, cost, false)?;
         Ok(Verdict::Decided(Decision::Allowed { cost, remaining }))
+    }
+
+    /// `max_requests` and `rate_limit`: whether one more call fits.
+    fn check_usage(&self, c: &Constraints, now: i64) -> std::result::Result<(), ApiError> {
+        let sql = |e: Error| ApiError::internal(e.to_string());
+        if let Some(max) = c.max_requests {
+            let used: Vec<Row<u64>> = self
+                .query(
+                    "SELECT value AS v FROM counters WHERE name = 'requests'",
+                    vec![],
+                )
+                .map_err(sql)?;
+            if used.first().map_or(0, |r| r.v) >= max {
+                return Err(constraint_error(
+                    "max_requests",
+                    format!(
+                        "this key's {max} request{} are used up",
+                        if max == 1 { "" } else { "s" }
+                    ),
+                ));
+            }
+        }
+        if let Some(limit) = c.rate_limit {
+            let window_start = now - i64::from(limit.per_secs) * 1000;
+            self.run(
+                "DELETE FROM recent_calls WHERE at <= ?",
+                vec![window_start.into()],
+            )
+            .map_err(sql)?;
+            let recent: Vec<Row<u64>> = self
+                .query("SELECT COUNT(*) AS v FROM recent_calls", vec![])
+                .map_err(sql)?;
+            if recent.first().map_or(0, |r| r.v) >= u64::from(limit.requests) {
+                return Err(ApiError {
+                    param: Some("constraints.rate_limit".into()),
+                    ..ApiError::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "this key allows {} calls per {} s; try again shortly",
+                            limit.requests, limit.per_secs
+                        ),
+                    )
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an allowed call against `max_requests` and `rate_limit`.
+    fn count_use(&self, c: &Constraints, now: i64) -> Result<()> {
+        if c.max_requests.is_some() {
+            self.run(
+                "INSERT INTO counters (name, value) VALUES ('requests', 1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                vec![],
+            )?;
+        }
+        if c.rate_limit.is_some() {
+            self.run("INSERT INTO recent_calls (at) VALUES (?)", vec![now.into()])?;
+        }
+        Ok(())
+    }
+
+    /// Everything held or kept on any day: what `total_usd_cap` bounds.
+    fn lifetime_committed(&self) -> Result<Money> {
+        let total: Vec<Row<Option<u64>>> =
+            self.query("SELECT SUM(held + kept) AS v FROM day_spend", vec![])?;
+        Ok(Money::from_micros(
+            total.first().and_then(|r| r.v).unwrap_or(0),
+        ))
     }
 
     /// Whether a call that creates a priced object is still unsettled.
@@ -776,6 +895,8 @@ impl VaultKey {
     /// Adds the columns later releases introduced to an object created
     /// before them (`SCHEMA` has them for new objects).
     fn upgrade_schema(&self) -> Result<()> {
+        // New tables (every statement is IF NOT EXISTS).
+        self.sql().exec(SCHEMA, None)?;
         let columns: Vec<Row<String>> =
             self.query("SELECT name AS v FROM pragma_table_info('outbox')", vec![])?;
         for (name, definition) in OUTBOX_ADDED {

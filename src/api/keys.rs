@@ -5,6 +5,8 @@ use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
 use super::{json_object, limit, opt_str, reject_unknown};
+use crate::core::constraints::Constraints;
+use crate::core::currency::RateTable;
 use crate::core::duration::{format_secs, parse_duration_secs, parse_ttl_secs};
 use crate::core::endpoint::Allowlist;
 use crate::core::money::{Money, MAX_MONEY};
@@ -24,6 +26,7 @@ const CREATE_FIELDS: &[&str] = &[
     "allowed_accounts",
     "daily_usd_cap",
     "expires_in",
+    "constraints",
 ];
 const DEFAULT_MAX_TTL: &str = "24h";
 const MAX_LABEL_CHARS: usize = 200;
@@ -36,6 +39,7 @@ struct NewKey {
     allowed_accounts: Vec<String>,
     daily_cap: Money,
     ttl_secs: u64,
+    constraints: Option<Constraints>,
 }
 
 impl NewKey {
@@ -49,6 +53,7 @@ impl NewKey {
             self.allowed_accounts,
             self.daily_cap.micros(),
             self.ttl_secs,
+            self.constraints,
         ]);
         crate::core::token::hex(&<sha2::Sha256 as sha2::Digest>::digest(
             canonical.to_string().as_bytes(),
@@ -56,7 +61,11 @@ impl NewKey {
     }
 }
 
-fn parse_new_key(body: &Map<String, Value>, max_ttl_secs: u64) -> ApiResult<NewKey> {
+fn parse_new_key(
+    body: &Map<String, Value>,
+    max_ttl_secs: u64,
+    rates: &RateTable,
+) -> ApiResult<NewKey> {
     reject_unknown(body, CREATE_FIELDS)?;
     let label = opt_str(body, "label")?.ok_or_else(|| ApiError::field("label", "is required"))?;
     if label.trim().is_empty() || label.chars().count() > MAX_LABEL_CHARS {
@@ -163,6 +172,13 @@ fn parse_new_key(body: &Map<String, Value>, max_ttl_secs: u64) -> ApiResult<NewK
         None => return Err(ApiError::field("expires_in", "is required")),
     }
     .map_err(|e| ApiError::field("expires_in", e))?;
+    let constraints = match body.get("constraints") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            Constraints::parse(v, &vendor, &|c| rates.to_usd(1, c).is_ok())
+                .map_err(|(field, problem)| ApiError::field(&field, problem))?,
+        ),
+    };
     Ok(NewKey {
         label,
         vendor,
@@ -170,6 +186,7 @@ fn parse_new_key(body: &Map<String, Value>, max_ttl_secs: u64) -> ApiResult<NewK
         allowed_accounts,
         daily_cap,
         ttl_secs,
+        constraints,
     })
 }
 
@@ -195,6 +212,7 @@ fn record_json(r: &KeyRecord, now: i64) -> Value {
         "expiresAt": r.expires_at,
         "revoked_at": r.revoked_at.map(to_rfc3339),
         "status": KeyStatus::of(r.revoked_at, r.expires_at, now).as_str(),
+        "constraints": r.constraints.as_ref().map(Constraints::to_json),
     });
     if let (Some(vendor), Some(id)) = (vendor_for(&r.vendor), KeyId::parse(&r.id)) {
         for (name, value) in vendor.issued_fields(&id) {
@@ -228,7 +246,8 @@ fn row_json(r: &KeyRow, now: i64) -> Value {
 pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
     let idempotency_key = idempotency_key(&req)?;
     let body = json_object(&mut req, false).await?;
-    let new = parse_new_key(&body, max_ttl_secs(env)?)?;
+    let rates = crate::proxy::rate_table(&EnvConfig(env))?;
+    let new = parse_new_key(&body, max_ttl_secs(env)?, &rates)?;
     let (id, minted, fingerprint) = match &idempotency_key {
         Some(key) => {
             let secret = EnvConfig(env)
@@ -255,6 +274,7 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
         revoked_at: None,
         token_hash: minted.hash.0,
         idempotency: fingerprint,
+        constraints: new.constraints,
     };
     let object = VaultKeyClient::for_key(env, &record.id).map_err(internal)?;
     let db = env.d1(store::DB).map_err(internal)?;
@@ -511,7 +531,7 @@ mod tests {
     use super::*;
 
     fn parse(v: Value) -> ApiResult<NewKey> {
-        parse_new_key(v.as_object().unwrap(), 86_400)
+        parse_new_key(v.as_object().unwrap(), 86_400, &RateTable::default())
     }
 
     fn brief_example() -> Value {

@@ -95,6 +95,11 @@ impl FormBody {
         )
     }
 
+    /// Every pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Every value of a repeated field (`MediaUrl`, `to`), in order.
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0

@@ -7,6 +7,7 @@ pub mod resend;
 pub mod stripe;
 pub mod twilio;
 
+use crate::core::constraints::CallFacts;
 use crate::core::currency::RateTable;
 use crate::core::endpoint::CanonicalPath;
 use crate::core::money::Money;
@@ -127,6 +128,14 @@ pub trait Vendor: Sync {
     }
 
     fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge>;
+
+    /// What the call states that a key's constraints judge: currency,
+    /// customer and metadata (Stripe), recipients and sender (Twilio,
+    /// Resend). Read from the body as it will be forwarded.
+    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
+        let _ = input;
+        CallFacts::default()
+    }
 
     /// The id of the object a successful money-moving call created.
     fn created_object_id(&self, response_body: &[u8]) -> Option<String> {

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{required, times, unit_price, Charge, ConfigSource, PricingInput, Vendor};
+use crate::core::constraints::CallFacts;
 use crate::error::{ApiError, ApiResult};
 
 pub struct Resend;
@@ -90,6 +91,45 @@ impl Vendor for Resend {
         serde_json::from_slice::<Value>(&body)
             .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))?;
         Ok((body, Some("application/json")))
+    }
+
+    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
+        let mut facts = CallFacts::default();
+        let segments: Vec<&str> = input.path.segments().collect();
+        if !input.method.eq_ignore_ascii_case("POST") {
+            return facts;
+        }
+        let Ok(body) = serde_json::from_slice::<Value>(input.body) else {
+            return facts;
+        };
+        let emails: Vec<&Value> = match (segments.as_slice(), &body) {
+            (["emails"], email) => vec![email],
+            (["emails", "batch"], Value::Array(items)) => items.iter().collect(),
+            _ => return facts,
+        };
+        for email in emails {
+            let mut count = 0u32;
+            for field in ["to", "cc", "bcc"] {
+                match email.get(field) {
+                    Some(Value::String(s)) => {
+                        facts.to.push(s.clone());
+                        count += 1;
+                    }
+                    Some(Value::Array(items)) => {
+                        for s in items.iter().filter_map(Value::as_str) {
+                            facts.to.push(s.to_owned());
+                            count += 1;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            facts.max_recipients = Some(facts.max_recipients.unwrap_or(0).max(count));
+            if let Some(from) = email.get("from").and_then(Value::as_str) {
+                facts.from.push(from.to_owned());
+            }
+        }
+        facts
     }
 
     fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {

@@ -2,6 +2,7 @@
 //! call moves read from the request (`amount` + `currency`).
 
 use super::{required, Charge, ConfigSource, PricingInput, Vendor};
+use crate::core::constraints::CallFacts;
 use crate::core::form::{json_to_form, FormBody};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use serde_json::{json, Value};
@@ -78,6 +79,32 @@ impl Vendor for Stripe {
             .as_object()
             .ok_or_else(|| ApiError::bad_request("a JSON request body must be an object"))?;
         Ok((json_to_form(object).into_bytes(), Some(FORM)))
+    }
+
+    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
+        let mut facts = CallFacts::default();
+        if !input.method.eq_ignore_ascii_case("POST") {
+            return facts;
+        }
+        // A body that does not parse is refused by `price`.
+        let Ok(form) = FormBody::parse_strict(input.body) else {
+            return facts;
+        };
+        for (k, v) in form.pairs() {
+            match k {
+                "currency" => facts.currency = Some(v.to_ascii_lowercase()),
+                "customer" => facts.customer = Some(v.to_owned()),
+                _ => {
+                    if let Some(key) = k
+                        .strip_prefix("metadata[")
+                        .and_then(|r| r.strip_suffix(']'))
+                    {
+                        facts.metadata.insert(key.to_owned(), v.to_owned());
+                    }
+                }
+            }
+        }
+        facts
     }
 
     fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {

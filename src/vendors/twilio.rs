@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{required, times, unit_price, Charge, ConfigSource, PricingInput, Vendor};
+use crate::core::constraints::CallFacts;
 use crate::core::endpoint::{canonicalize, CanonicalPath};
 use crate::core::form::FormBody;
 use crate::core::sms::{self, MAX_BODY_CHARS};
@@ -86,6 +87,28 @@ impl Vendor for Twilio {
         let mut fields = serde_json::Map::new();
         fields.insert("account_sid".into(), json!(placeholder_sid(key)));
         fields
+    }
+
+    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
+        let mut facts = CallFacts::default();
+        let segments: Vec<&str> = input.path.segments().collect();
+        let is_message = matches!(
+            segments.as_slice(),
+            [API_VERSION, "Accounts", _, "Messages.json"]
+        );
+        if !input.method.eq_ignore_ascii_case("POST") || !is_message {
+            return facts;
+        }
+        let Ok(form) = FormBody::parse_strict(input.body) else {
+            return facts;
+        };
+        facts.to = form.all("To").into_iter().map(str::to_owned).collect();
+        facts.from = form.all("From").into_iter().map(str::to_owned).collect();
+        let body = form.get("Body").ok().flatten().unwrap_or("");
+        if form.all("MediaUrl").is_empty() && !body.is_empty() {
+            facts.segments = u32::try_from(sms::segments(body)).ok();
+        }
+        facts
     }
 
     fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {

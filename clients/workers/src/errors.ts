@@ -12,6 +12,8 @@ export type ErrorCode =
   | "vendor_mismatch"
   | "account_not_allowed"
   | "cap_exhausted"
+  | "constraint_violated"
+  | "rate_limited"
   | "bad_request"
   | "unpriceable_request"
   | "not_found"
@@ -53,6 +55,10 @@ export class KeybrakeError extends Error {
 
 /** The key's daily USD cap would be exceeded by this call (429). */
 export class CapExhaustedError extends KeybrakeError {}
+/** The call breaks one of the key's constraints, named in `param` (403). */
+export class ConstraintViolatedError extends KeybrakeError {}
+/** The key's rate limit is used up for now; retrying later helps (429). */
+export class RateLimitedError extends KeybrakeError {}
 /** The key's allowlist does not cover this method and path (403). */
 export class EndpointNotAllowedError extends KeybrakeError {}
 /** The key was revoked (401). */
@@ -80,6 +86,8 @@ export class UpstreamUnreachableError extends KeybrakeError {}
 
 const byCode: Record<string, new (code: string, details: ErrorDetails) => KeybrakeError> = {
   cap_exhausted: CapExhaustedError,
+  constraint_violated: ConstraintViolatedError,
+  rate_limited: RateLimitedError,
   endpoint_not_allowed: EndpointNotAllowedError,
   key_revoked: KeyRevokedError,
   key_expired: KeyExpiredError,

@@ -43,6 +43,24 @@ export interface KeyPolicy {
   expires_in: string | number;
   /** Stripe-Account / Stripe-Context values the key may send. */
   allowed_accounts?: string[];
+  /** Limits on the calls' arguments and the key's life (README, Constraints). */
+  constraints?: Constraints;
+}
+
+export interface Constraints {
+  max_amount_usd?: number | string;
+  currencies?: string[];
+  customers?: string[];
+  metadata?: Record<string, string | null>;
+  to?: string[];
+  from?: string[];
+  max_segments?: number;
+  from_domains?: string[];
+  to_domains?: string[];
+  max_recipients?: number;
+  max_requests?: number;
+  rate_limit?: { requests: number; per: "second" | "minute" | "hour" };
+  total_usd_cap?: number | string;
 }
 
 export interface IssueOptions {
@@ -68,6 +86,7 @@ export interface VaultKeyInfo {
   expiresAt: number;
   revoked_at: string | null;
   status: "active" | "revoked" | "expired";
+  constraints: Constraints | null;
   /** Twilio keys: the placeholder account SID to give the SDK. */
   account_sid?: string;
   spent_today_usd?: number;
