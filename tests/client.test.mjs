@@ -66,6 +66,12 @@ test("refusals become error classes with Keybrake's code, status and request id"
     [await run("proxy", { vendor: "twilio", path: "/2010-04-01/Accounts/AC1/Messages.json", init: { key: key.token, method: "POST", body: "To=%2B1" } }), "VendorMismatchError", "vendor_mismatch", 403],
     [await charge("kbk_" + "0".repeat(24) + "_" + "0".repeat(48), 1), "InvalidKeyError", "invalid_key", 401],
   ];
+  const limited = await issue({ label: "client-constrained", constraints: { max_amount_usd: 1, rate_limit: { requests: 1, per: "hour" } } });
+  const overLimit = await charge(limited.token, 101);
+  cases.push([overLimit, "ConstraintViolatedError", "constraint_violated", 403]);
+  assert.equal(overLimit.error.param, "constraints.max_amount_usd");
+  assert.equal((await charge(limited.token, 50)).result.status, 200);
+  cases.push([await charge(limited.token, 60), "RateLimitedError", "rate_limited", 429]);
   await run("revokeKey", { id: key.id });
   cases.push([await charge(key.token, 1), "KeyRevokedError", "key_revoked", 401]);
   const short = await issue({ label: "client-expiring", expires_in: "1s" });

@@ -260,10 +260,11 @@ export class Keybrake {
     });
     const code = res.headers.get("keybrake-error-code");
     if (code && throwOnDenial) {
-      const text = await res.text();
+      const denial = parseDenial(await res.text());
       throw errorFor(code, {
         status: res.status,
-        message: denialMessage(text) ?? res.statusText,
+        message: denial.message ?? res.statusText,
+        param: denial.param,
         requestId: res.headers.get("keybrake-request-id") ?? undefined,
         keyId: res.headers.get("keybrake-key-id") ?? undefined,
       });
@@ -371,13 +372,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 }
 
-/** The message of a refusal, whichever vendor shape it came in. */
-function denialMessage(text: string): string | undefined {
+/** The message and field of a refusal, whichever vendor shape it came in. */
+function parseDenial(text: string): { message?: string; param?: string } {
   try {
     const body = JSON.parse(text);
-    return body?.error?.message ?? body?.message ?? undefined;
+    return { message: body?.error?.message ?? body?.message, param: body?.error?.param ?? body?.param };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
