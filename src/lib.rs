@@ -95,13 +95,16 @@ async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Res
         (Method::Get, ["v1", "keys", id]) => api::keys::get(id, env, now).await,
         (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env, now).await,
         (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env).await,
+        (Method::Get, ["v1", "usage"]) => api::usage::get(&req, env, now).await,
         (Method::Post, ["v1", "test", "faults"]) if http::test_hooks_enabled(env) => {
             api::keys::set_faults(req, env, now).await
         }
-        (_, ["v1", "keys"] | ["v1", "keys", _] | ["v1", "audit"]) => Err(ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            format!("{} is not supported on {}", req.method(), req.path()),
-        )),
+        (_, ["v1", "keys"] | ["v1", "keys", _] | ["v1", "audit"] | ["v1", "usage"]) => {
+            Err(ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} is not supported on {}", req.method(), req.path()),
+            ))
+        }
         _ => Err(ApiError::not_found(&format!("route {}", req.path()))),
     }
 }

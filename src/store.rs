@@ -396,6 +396,91 @@ pub async fn delete_audit_before(db: &D1Database, before: i64) -> Result<u64> {
     }
 }
 
+/// How `GET /v1/usage` groups the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    Key,
+    Label,
+    Vendor,
+    Day,
+}
+
+impl UsageGroup {
+    pub fn parse(s: &str) -> Option<UsageGroup> {
+        Some(match s {
+            "key" => UsageGroup::Key,
+            "label" => UsageGroup::Label,
+            "vendor" => UsageGroup::Vendor,
+            "day" => UsageGroup::Day,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            UsageGroup::Key => "key_id",
+            UsageGroup::Label => "label",
+            UsageGroup::Vendor => "vendor",
+            // UTC days since the epoch.
+            UsageGroup::Day => "created_at / 86400000",
+        }
+    }
+}
+
+/// One group's calls and spend.
+#[derive(Debug, Deserialize)]
+pub struct UsageRow {
+    /// The key id, label, vendor, or UTC day number; `None` for rows that
+    /// have none (a malformed token has no key).
+    pub grp: Option<serde_json::Value>,
+    /// A key's label (when grouped by key).
+    pub label: Option<String>,
+    pub calls: u64,
+    pub allowed: u64,
+    pub denied: u64,
+    pub cost_micros: u64,
+}
+
+pub struct UsageQuery {
+    pub group: UsageGroup,
+    pub since: i64,
+    pub until: i64,
+    pub vendor: Option<String>,
+    pub label_prefix: Option<String>,
+    pub key_id: Option<String>,
+}
+
+/// Calls and spend per group, from the audit log (the same rows
+/// `GET /v1/audit` returns), largest spend first.
+pub async fn usage(db: &D1Database, q: &UsageQuery) -> Result<Vec<UsageRow>> {
+    let mut f = Filter::default();
+    f.add("created_at >= ?", [num(q.since)]);
+    f.add("created_at < ?", [num(q.until)]);
+    if let Some(v) = &q.vendor {
+        f.add("vendor = ?", [text(v)]);
+    }
+    if let Some(p) = &q.label_prefix {
+        f.label_prefix(p);
+    }
+    if let Some(k) = &q.key_id {
+        f.add("key_id = ?", [text(k)]);
+    }
+    let col = q.group.column();
+    f.prepare(
+        db,
+        &format!(
+            "SELECT {col} AS grp, MAX(label) AS label, COUNT(*) AS calls,
+                    SUM(decision = 'allowed') AS allowed, SUM(decision = 'denied') AS denied,
+                    SUM(cost_micros) AS cost_micros
+             FROM audit"
+        ),
+        &format!("GROUP BY {col} ORDER BY cost_micros DESC, calls DESC LIMIT 10000"),
+    )?
+    .all()
+    .await?
+    .results()
+}
+
 #[derive(Default)]
 pub struct AuditQuery {
     pub key_id: Option<String>,

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod usage;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -1,0 +1,101 @@
+//! `GET /v1/usage`: calls and spend per key, label, vendor or UTC day,
+//! summed from the audit log, so it always agrees with `GET /v1/audit`.
+
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use super::keys::internal;
+use crate::core::money::Money;
+use crate::core::time::{parse_instant, to_rfc3339, utc_day};
+use crate::error::{ApiError, ApiResult};
+use crate::http;
+use crate::store::{self, UsageGroup, UsageQuery};
+
+const PARAMS: &str =
+    "group_by (key, label, vendor, day), since, until, vendor, label_prefix, key_id";
+const DAY_MS: i64 = 86_400_000;
+
+pub async fn get(req: &Request, env: &Env, now: i64) -> ApiResult<Response> {
+    let url = req.url().map_err(internal)?;
+    let mut q = UsageQuery {
+        group: UsageGroup::Key,
+        // Today (UTC) unless told otherwise.
+        since: utc_day(now) * DAY_MS,
+        until: now + 1,
+        vendor: None,
+        label_prefix: None,
+        key_id: None,
+    };
+    let instant = |field: &str, v: &str| {
+        parse_instant(v)
+            .ok_or_else(|| ApiError::field(field, "must be epoch milliseconds or an RFC 3339 time"))
+    };
+    for (k, v) in url.query_pairs() {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "group_by" => {
+                q.group = UsageGroup::parse(&v).ok_or_else(|| {
+                    ApiError::field("group_by", "must be key, label, vendor or day")
+                })?
+            }
+            "since" => q.since = instant("since", &v)?,
+            "until" => q.until = instant("until", &v)?,
+            "vendor" => q.vendor = Some(v),
+            "label_prefix" => q.label_prefix = Some(v),
+            "key_id" => q.key_id = Some(v),
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    format!("is not a known query parameter ({PARAMS})"),
+                ))
+            }
+        }
+    }
+    if q.since >= q.until {
+        return Err(ApiError::field("since", "must be before until"));
+    }
+    let db = env.d1(store::DB).map_err(internal)?;
+    let rows = store::usage(&db, &q).await.map_err(internal)?;
+    let name = match q.group {
+        UsageGroup::Key => "key_id",
+        UsageGroup::Label => "label",
+        UsageGroup::Vendor => "vendor",
+        UsageGroup::Day => "day",
+    };
+    let (mut calls, mut cost) = (0u64, 0u64);
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            calls += r.calls;
+            cost += r.cost_micros;
+            let group = match (q.group, &r.grp) {
+                (UsageGroup::Day, Some(day)) => {
+                    json!(to_rfc3339(day.as_i64().unwrap_or(0) * DAY_MS)[..10])
+                }
+                (_, g) => g.clone().unwrap_or(Value::Null),
+            };
+            let mut v = json!({
+                name: group,
+                "calls": r.calls,
+                "allowed": r.allowed,
+                "denied": r.denied,
+                "cost_usd": Money::from_micros(r.cost_micros).to_json(),
+            });
+            if q.group == UsageGroup::Key {
+                v["label"] = json!(r.label);
+            }
+            v
+        })
+        .collect();
+    http::json(
+        200,
+        &json!({
+            "group_by": name,
+            "since": to_rfc3339(q.since),
+            "until": to_rfc3339(q.until),
+            "data": data,
+            "total": { "calls": calls, "cost_usd": Money::from_micros(cost).to_json() },
+        }),
+    )
+    .map_err(internal)
+}
