@@ -28,6 +28,11 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// An issuer token asked for a key outside its ceilings (named in `param`).
+    CeilingExceeded,
+    /// The caller is authenticated but may not do this (an issuer token on
+    /// the issuer routes).
+    Forbidden,
     /// An `Idempotency-Key` reused with a different request.
     IdempotencyConflict,
     UpstreamUnreachable,
@@ -42,7 +47,8 @@ impl ErrorCode {
         match self {
             BadRequest | UnpriceableRequest => 400,
             Unauthorized | InvalidKey | KeyExpired | KeyRevoked => 401,
-            EndpointNotAllowed | VendorMismatch | AccountNotAllowed | ConstraintViolated => 403,
+            EndpointNotAllowed | VendorMismatch | AccountNotAllowed | ConstraintViolated
+            | CeilingExceeded | Forbidden => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             PayloadTooLarge => 413,
@@ -73,6 +79,8 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
             IdempotencyConflict => "idempotency_conflict",
+            CeilingExceeded => "ceiling_exceeded",
+            Forbidden => "forbidden",
             UpstreamUnreachable => "upstream_unreachable",
             NotConfigured => "not_configured",
             InternalError => "internal_error",

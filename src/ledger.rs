@@ -37,6 +37,9 @@ pub struct KeyRecord {
     /// Limits on the calls' arguments and on the key's life.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraints: Option<Constraints>,
+    /// The issuer token that issued the key, if not the admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -317,6 +320,7 @@ mod tests {
             token_hash: "h".into(),
             idempotency: None,
             constraints: None,
+            issuer_id: None,
         }
     }
 

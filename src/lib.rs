@@ -9,7 +9,9 @@ pub mod api;
 pub mod core;
 pub mod error;
 pub mod http;
+pub mod issuer;
 pub mod ledger;
+pub mod objects;
 pub mod proxy;
 pub mod retention;
 pub mod store;
@@ -86,17 +88,34 @@ async fn proxy_or_fail(
 }
 
 async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Response> {
-    api::require_admin(&req, env)?;
     let now = http::request_now(&req, env);
+    let caller = api::authenticate(&req, env, now).await?;
+    let caller = &caller;
     match (req.method(), segments) {
-        (Method::Post, ["v1", "keys"]) => api::keys::create(req, env, now).await,
-        (Method::Get, ["v1", "keys"]) => api::keys::list(&req, env, now).await,
-        (Method::Post, ["v1", "keys", "revoke-all"]) => api::keys::revoke_all(req, env, now).await,
-        (Method::Get, ["v1", "keys", id]) => api::keys::get(id, env, now).await,
-        (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env, now).await,
-        (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env).await,
-        (Method::Get, ["v1", "usage"]) => api::usage::get(&req, env, now).await,
+        (Method::Post, ["v1", "keys"]) => api::keys::create(req, env, now, caller).await,
+        (Method::Get, ["v1", "keys"]) => api::keys::list(&req, env, now, caller).await,
+        (Method::Post, ["v1", "keys", "revoke-all"]) => {
+            api::keys::revoke_all(req, env, now, caller).await
+        }
+        (Method::Get, ["v1", "keys", id]) => api::keys::get(id, env, now, caller).await,
+        (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env, now, caller).await,
+        (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env, caller).await,
+        (Method::Get, ["v1", "usage"]) => api::usage::get(&req, env, now, caller).await,
+        (_, ["v1", "issuers", ..]) => {
+            caller.require_admin()?;
+            match (req.method(), segments) {
+                (Method::Post, ["v1", "issuers"]) => api::issuers::create(req, env, now).await,
+                (Method::Get, ["v1", "issuers"]) => api::issuers::list(env, now).await,
+                (Method::Get, ["v1", "issuers", id]) => api::issuers::get(id, env, now).await,
+                (Method::Delete, ["v1", "issuers", id]) => api::issuers::revoke(id, env, now).await,
+                _ => Err(ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{} is not supported on {}", req.method(), req.path()),
+                )),
+            }
+        }
         (Method::Post, ["v1", "test", "faults"]) if http::test_hooks_enabled(env) => {
+            caller.require_admin()?;
             api::keys::set_faults(req, env, now).await
         }
         (_, ["v1", "keys"] | ["v1", "keys", _] | ["v1", "audit"] | ["v1", "usage"]) => {

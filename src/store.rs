@@ -26,6 +26,9 @@ pub struct KeyRow {
     /// JSON, as the key's object holds it (migration 0003).
     #[serde(default)]
     pub constraints: Option<String>,
+    /// The issuer that issued the key; `None` for the admin's (0004).
+    #[serde(default)]
+    pub issuer_id: Option<String>,
 }
 
 impl KeyRow {
@@ -51,6 +54,7 @@ impl KeyRow {
                 .constraints
                 .as_deref()
                 .and_then(|c| serde_json::from_str(c).ok()),
+            issuer_id: self.issuer_id.clone(),
         }
     }
 
@@ -109,8 +113,8 @@ fn opt_num(n: Option<i64>) -> JsValue {
 pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
     db.prepare(
         "INSERT INTO keys (id, label, vendor, allowed_endpoints, allowed_accounts, daily_cap_micros,
-                           created_at, expires_at, revoked_at, spent_day, spent_micros, constraints)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?)
+                           created_at, expires_at, revoked_at, spent_day, spent_micros, constraints, issuer_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, ?, ?)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(&[
@@ -126,6 +130,7 @@ pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
             Some(c) => text(&serde_json::to_string(c)?),
             None => JsValue::NULL,
         },
+        opt_text(record.issuer_id.as_deref()),
     ])?
     .run()
     .await?;
@@ -257,6 +262,8 @@ impl Cursor {
 
 #[derive(Default)]
 pub struct KeyQuery {
+    /// An issuer token sees only the keys it issued.
+    pub issuer_id: Option<String>,
     pub status: Option<KeyStatus>,
     pub vendor: Option<String>,
     pub label_prefix: Option<String>,
@@ -278,6 +285,9 @@ pub async fn list_keys(db: &D1Database, q: &KeyQuery, now: i64) -> Result<Vec<Ke
     if let Some(p) = &q.label_prefix {
         f.label_prefix(p);
     }
+    if let Some(i) = &q.issuer_id {
+        f.add("issuer_id = ?", [text(i)]);
+    }
     f.before(q.cursor.as_ref());
     f.prepare(
         db,
@@ -289,17 +299,21 @@ pub async fn list_keys(db: &D1Database, q: &KeyQuery, now: i64) -> Result<Vec<Ke
     .results()
 }
 
-/// Ids of every live key matching the filter (for revoke-all).
-pub async fn live_key_ids(
+/// A live key to revoke, and the issuer that holds a count of it.
+#[derive(Deserialize)]
+pub struct LiveKey {
+    pub id: String,
+    pub issuer_id: Option<String>,
+}
+
+/// Every live key matching the filter (for revoke-all and issuer revocation).
+pub async fn live_keys(
     db: &D1Database,
     vendor: Option<&str>,
     label_prefix: Option<&str>,
+    issuer_id: Option<&str>,
     now: i64,
-) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
+) -> Result<Vec<LiveKey>> {
     let mut f = Filter::default();
     f.add("revoked_at IS NULL AND expires_at > ?", [num(now)]);
     if let Some(v) = vendor {
@@ -308,12 +322,61 @@ pub async fn live_key_ids(
     if let Some(p) = label_prefix {
         f.label_prefix(p);
     }
-    let rows: Vec<Id> = f
-        .prepare(db, "SELECT id FROM keys", "")?
+    if let Some(i) = issuer_id {
+        f.add("issuer_id = ?", [text(i)]);
+    }
+    f.prepare(db, "SELECT id, issuer_id FROM keys", "")?
         .all()
         .await?
-        .results()?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+        .results()
+}
+
+/// Lists an issuer (its token is never stored here: only in its object,
+/// hashed).
+pub async fn insert_issuer(
+    db: &D1Database,
+    id: &str,
+    label: &str,
+    created_at: i64,
+    expires_at: Option<i64>,
+    json: &str,
+) -> Result<()> {
+    db.prepare(
+        "INSERT INTO issuers (id, label, created_at, expires_at, revoked_at, json) VALUES (?, ?, ?, ?, NULL, ?)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&[text(id), text(label), num(created_at), expires_at.map_or(JsValue::NULL, num), text(json)])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_issuer_revoked(db: &D1Database, id: &str, at: i64) -> Result<()> {
+    db.prepare("UPDATE issuers SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+        .bind(&[num(at), text(id)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct IssuerRow {
+    pub id: String,
+    pub label: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// The ceilings, as JSON.
+    pub json: String,
+}
+
+pub async fn list_issuers(db: &D1Database, limit: u32) -> Result<Vec<IssuerRow>> {
+    db.prepare(format!(
+        "SELECT * FROM issuers ORDER BY created_at DESC, id DESC LIMIT {limit}"
+    ))
+    .all()
+    .await?
+    .results()
 }
 
 /// Writes a batch of a key's audit rows and its current spend, in one D1
@@ -448,6 +511,7 @@ pub struct UsageQuery {
     pub vendor: Option<String>,
     pub label_prefix: Option<String>,
     pub key_id: Option<String>,
+    pub issuer_id: Option<String>,
 }
 
 /// Calls and spend per group, from the audit log (the same rows
@@ -464,6 +528,12 @@ pub async fn usage(db: &D1Database, q: &UsageQuery) -> Result<Vec<UsageRow>> {
     }
     if let Some(k) = &q.key_id {
         f.add("key_id = ?", [text(k)]);
+    }
+    if let Some(i) = &q.issuer_id {
+        f.add(
+            "key_id IN (SELECT id FROM keys WHERE issuer_id = ?)",
+            [text(i)],
+        );
     }
     let col = q.group.column();
     f.prepare(
@@ -490,6 +560,7 @@ pub struct AuditQuery {
     pub decision: Option<String>,
     pub trace_id: Option<String>,
     pub run_id: Option<String>,
+    pub issuer_id: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub cursor: Option<Cursor>,
@@ -518,6 +589,12 @@ pub async fn list_audit(db: &D1Database, q: &AuditQuery) -> Result<Vec<AuditRow>
     }
     if let Some(r) = &q.run_id {
         f.add("run_id = ?", [text(r)]);
+    }
+    if let Some(i) = &q.issuer_id {
+        f.add(
+            "key_id IN (SELECT id FROM keys WHERE issuer_id = ?)",
+            [text(i)],
+        );
     }
     if let Some(s) = q.since {
         f.add("created_at >= ?", [num(s)]);

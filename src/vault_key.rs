@@ -24,6 +24,7 @@ use crate::ledger::{
     check_access, follow_up_cost, ledger_day, reserve, settle_as, Attempt, Decision, KeyRecord,
     PricedObject, SettleAs, Settlement,
 };
+use crate::objects::ObjectStub;
 use crate::store;
 use crate::vendors::Charge;
 
@@ -1066,9 +1067,7 @@ impl DurableObject for VaultKey {
 
 /// The Worker's handle on one key's object.
 pub struct VaultKeyClient {
-    /// The raw stub: workers-rs' `Stub::fetch_with_request` rebuilds every
-    /// answer as a new streamed `Response`, which cost more than the call.
-    stub: worker::worker_sys::DurableObject,
+    stub: ObjectStub,
 }
 
 /// The binding of the `VaultKey` class in `wrangler.toml`.
@@ -1077,22 +1076,12 @@ pub const BINDING: &str = "VAULT_KEY";
 impl VaultKeyClient {
     pub fn for_key(env: &Env, key_id: &str) -> Result<VaultKeyClient> {
         Ok(VaultKeyClient {
-            stub: env.durable_object(BINDING)?.get_by_name(key_id)?.into_rpc(),
+            stub: ObjectStub::new(env, BINDING, key_id)?,
         })
     }
 
     async fn post<T: Serialize>(&self, op: &str, body: &T) -> Result<(u16, String)> {
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&serde_json::to_string(body)?.into());
-        let req =
-            web_sys::Request::new_with_str_and_init(&format!("https://vault-key/{op}"), &init)?;
-        let res: web_sys::Response =
-            wasm_bindgen_futures::JsFuture::from(self.stub.fetch_with_request(&req)?)
-                .await?
-                .into();
-        let text = wasm_bindgen_futures::JsFuture::from(res.text()?).await?;
-        Ok((res.status(), text.as_string().unwrap_or_default()))
+        self.stub.post(op, body).await
     }
 
     async fn expect<T: Serialize, R: DeserializeOwned>(

@@ -5,6 +5,7 @@ use worker::{Env, Request, Response};
 
 use super::keys::internal;
 use super::limit;
+use super::Caller;
 use crate::core::money::Money;
 use crate::core::time::{parse_instant, to_rfc3339};
 use crate::error::{ApiError, ApiResult};
@@ -38,9 +39,12 @@ pub fn entry_json(r: &AuditRow) -> Value {
     })
 }
 
-pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+pub async fn list(req: &Request, env: &Env, caller: &Caller) -> ApiResult<Response> {
     let url = req.url().map_err(internal)?;
-    let mut q = AuditQuery::default();
+    let mut q = AuditQuery {
+        issuer_id: caller.issuer_id().map(str::to_owned),
+        ..Default::default()
+    };
     let mut lim = None;
     for (k, v) in url.query_pairs() {
         let v = v.into_owned();

@@ -4,7 +4,8 @@ use futures_util::future::{join, join_all};
 use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
-use super::{json_object, limit, opt_str, reject_unknown};
+use super::{json_object, limit, opt_str, reject_unknown, Caller};
+use crate::core::ceilings::KeyAsk;
 use crate::core::constraints::Constraints;
 use crate::core::currency::RateTable;
 use crate::core::duration::{format_secs, parse_duration_secs, parse_ttl_secs};
@@ -14,6 +15,7 @@ use crate::core::time::{to_rfc3339, utc_day};
 use crate::core::token::{derive_idempotent, mint_token, KeyId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::{self, EnvConfig};
+use crate::issuer::IssuerClient;
 use crate::ledger::{KeyRecord, KeyStatus};
 use crate::store::{self, Cursor, KeyQuery, KeyRow};
 use crate::vault_key::{Faults, KeyState, VaultKeyClient};
@@ -190,7 +192,7 @@ fn parse_new_key(
     })
 }
 
-fn max_ttl_secs(env: &Env) -> ApiResult<u64> {
+pub fn max_ttl_secs(env: &Env) -> ApiResult<u64> {
     let text = EnvConfig(env)
         .get("KEYBRAKE_MAX_TTL")
         .unwrap_or_else(|| DEFAULT_MAX_TTL.into());
@@ -243,7 +245,7 @@ fn row_json(r: &KeyRow, now: i64) -> Value {
     v
 }
 
-pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
+pub async fn create(mut req: Request, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
     let idempotency_key = idempotency_key(&req)?;
     let body = json_object(&mut req, false).await?;
     let rates = crate::proxy::rate_table(&EnvConfig(env))?;
@@ -253,7 +255,12 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
             let secret = EnvConfig(env)
                 .get(super::ADMIN_TOKEN)
                 .ok_or_else(|| ApiError::internal("KEYBRAKE_ADMIN_TOKEN is not set"))?;
-            let (id, minted) = derive_idempotent(secret.as_bytes(), key);
+            // Each issuer has its own idempotency keys.
+            let scoped = match caller.issuer_id() {
+                Some(issuer) => format!("{issuer}\u{0}{key}"),
+                None => key.clone(),
+            };
+            let (id, minted) = derive_idempotent(secret.as_bytes(), &scoped);
             (id, minted, Some(new.fingerprint()))
         }
         None => {
@@ -275,15 +282,56 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
         token_hash: minted.hash.0,
         idempotency: fingerprint,
         constraints: new.constraints,
+        issuer_id: caller.issuer_id().map(str::to_owned),
+    };
+    // An issuer's object admits the key first: its ceilings, and a slot
+    // under max_live_keys taken in the same step.
+    let issuer = match caller {
+        Caller::Issuer(issuer) => {
+            let client = IssuerClient::for_issuer(env, &issuer.id).map_err(internal)?;
+            let ask = KeyAsk {
+                label: record.label.clone(),
+                vendor: record.vendor.clone(),
+                allowed_endpoints: record.allowed_endpoints.clone(),
+                daily_cap: record.daily_cap,
+                ttl_secs: new.ttl_secs,
+                constraints: record.constraints.clone(),
+            };
+            client
+                .admit(&record.id, record.expires_at, ask, now)
+                .await
+                .map_err(internal)??;
+            Some(client)
+        }
+        Caller::Admin => None,
     };
     let object = VaultKeyClient::for_key(env, &record.id).map_err(internal)?;
     let db = env.d1(store::DB).map_err(internal)?;
-    if record.idempotency.is_some() {
-        return create_idempotent(record, &object, &db, minted.token, now).await;
+    let made = if record.idempotency.is_some() {
+        create_idempotent(record.clone(), &object, &db, minted.token, now).await
+    } else {
+        create_new(&record, &object, &db, &minted.token, now).await
+    };
+    if let (Err(_), Some(issuer)) = (&made, &issuer) {
+        // The slot goes back; an idempotent replay keeps its key's slot.
+        if record.idempotency.is_none() {
+            let _ = issuer.release(&record.id).await;
+        }
     }
+    made
+}
+
+/// Issues a key with a fresh id: its object and its D1 row side by side.
+async fn create_new(
+    record: &KeyRecord,
+    object: &VaultKeyClient,
+    db: &worker::D1Database,
+    token: &str,
+    now: i64,
+) -> ApiResult<Response> {
     // The object and the D1 row are written side by side; if either fails
     // the other is undone, so nothing is half-written.
-    let (made, listed) = join(object.init(&record), store::insert_key(&db, &record)).await;
+    let (made, listed) = join(object.init(record), store::insert_key(db, record)).await;
     match (made, listed) {
         (Ok(Ok(())), Ok(())) => {}
         (made, listed) => {
@@ -292,7 +340,7 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
                 let _ = object.revoke(now).await;
             }
             if listed.is_ok() {
-                let _ = store::delete_key(&db, &record.id).await;
+                let _ = store::delete_key(db, &record.id).await;
             }
             return Err(match (made, listed) {
                 (Ok(Err(taken)), _) => taken,
@@ -302,7 +350,7 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
             });
         }
     }
-    issued(201, &record, &minted.token, now)
+    issued(201, record, token, now)
 }
 
 /// An issuance with an `Idempotency-Key`: the key's object is the one
@@ -372,21 +420,31 @@ fn parse_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or_else(|| ApiError::not_found(&format!("key {id:?}")))
 }
 
-pub async fn get(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
-    let id = parse_id(id)?;
-    let state = VaultKeyClient::for_key(env, id.as_str())
+/// A key's live state, if the caller may see it: an issuer sees only the
+/// keys it issued (others read as not found, revealing nothing).
+async fn visible_state(id: &KeyId, env: &Env, now: i64, caller: &Caller) -> ApiResult<KeyState> {
+    VaultKeyClient::for_key(env, id.as_str())
         .map_err(internal)?
         .state(now)
         .await
         .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(&format!("key {id}")))?;
+        .filter(|s| {
+            caller.issuer_id().is_none() || s.record.issuer_id.as_deref() == caller.issuer_id()
+        })
+        .ok_or_else(|| ApiError::not_found(&format!("key {id}")))
+}
+
+pub async fn get(id: &str, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
+    let id = parse_id(id)?;
+    let state = visible_state(&id, env, now, caller).await?;
     http::json(200, &state_json(&state, now)).map_err(internal)
 }
 
-pub async fn list(req: &Request, env: &Env, now: i64) -> ApiResult<Response> {
+pub async fn list(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
     let url = req.url().map_err(internal)?;
     let mut q = KeyQuery {
         limit: 50,
+        issuer_id: caller.issuer_id().map(str::to_owned),
         ..Default::default()
     };
     let mut lim = None;
@@ -431,8 +489,11 @@ pub async fn list(req: &Request, env: &Env, now: i64) -> ApiResult<Response> {
 
 /// `DELETE /v1/keys/{id}`: the key's object refuses every request that
 /// starts after this returns. Idempotent.
-pub async fn revoke(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
+pub async fn revoke(id: &str, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
     let id = parse_id(id)?;
+    if caller.issuer_id().is_some() {
+        visible_state(&id, env, now, caller).await?;
+    }
     let record = VaultKeyClient::for_key(env, id.as_str())
         .map_err(internal)?
         .revoke(now)
@@ -447,39 +508,44 @@ pub async fn revoke(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
     )
     .await
     .map_err(internal)?;
+    if let Some(issuer) = &record.issuer_id {
+        tell_issuer(env, issuer, &record.id).await;
+    }
     http::json(200, &record_json(&record, now)).map_err(internal)
 }
 
-/// `POST /v1/keys/revoke-all` with an optional `{vendor, label_prefix}`.
-pub async fn revoke_all(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
-    let body = json_object(&mut req, true).await?;
-    reject_unknown(&body, &["vendor", "label_prefix"])?;
-    let vendor = opt_str(&body, "vendor")?;
-    let label_prefix = opt_str(&body, "label_prefix")?;
-    if let Some(v) = &vendor {
-        if vendor_for(v).is_none() {
-            return Err(ApiError::field("vendor", format!("{v:?} is not supported")));
-        }
+/// Frees a revoked key's slot under its issuer's `max_live_keys`. Best
+/// effort: the slot frees itself at the key's expiry anyway.
+async fn tell_issuer(env: &Env, issuer: &str, key_id: &str) {
+    let told = match IssuerClient::for_issuer(env, issuer) {
+        Ok(client) => client.key_revoked(key_id).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = told {
+        worker::console_error!("issuer {issuer}: could not free {key_id}: {e}");
     }
+}
+
+/// Revokes keys (objects first: once each has answered, its key is dead;
+/// D1 follows) and frees their issuers' slots. Returns how many.
+pub async fn revoke_keys(env: &Env, keys: &[store::LiveKey], now: i64) -> ApiResult<usize> {
     let db = env.d1(store::DB).map_err(internal)?;
-    let ids = store::live_key_ids(&db, vendor.as_deref(), label_prefix.as_deref(), now)
-        .await
-        .map_err(internal)?;
-    // Objects first: once each has answered, its key is dead. D1 follows.
-    let mut revoked = Vec::with_capacity(ids.len());
+    let mut revoked = Vec::with_capacity(keys.len());
     let mut failed = 0;
-    for chunk in ids.chunks(32) {
-        let results = join_all(
-            chunk
-                .iter()
-                .map(|id| async move { VaultKeyClient::for_key(env, id)?.revoke(now).await }),
-        )
+    for chunk in keys.chunks(32) {
+        let results = join_all(chunk.iter().map(|k| async move {
+            VaultKeyClient::for_key(env, &k.id)?.revoke(now).await?;
+            if let Some(issuer) = &k.issuer_id {
+                tell_issuer(env, issuer, &k.id).await;
+            }
+            Ok::<_, worker::Error>(())
+        }))
         .await;
-        for (id, result) in chunk.iter().zip(results) {
+        for (k, result) in chunk.iter().zip(results) {
             match result {
-                Ok(_) => revoked.push(id.clone()),
+                Ok(()) => revoked.push(k.id.clone()),
                 Err(e) => {
-                    worker::console_error!("revoke-all: {id} failed: {e}");
+                    worker::console_error!("revoke: {} failed: {e}", k.id);
                     failed += 1;
                 }
             }
@@ -490,11 +556,42 @@ pub async fn revoke_all(mut req: Request, env: &Env, now: i64) -> ApiResult<Resp
         .map_err(internal)?;
     if failed > 0 {
         return Err(ApiError::internal(format!(
-            "revoked {} keys but {failed} did not answer; call revoke-all again",
+            "revoked {} keys but {failed} did not answer; revoke again",
             revoked.len()
         )));
     }
-    http::json(200, &json!({ "revoked": revoked.len() })).map_err(internal)
+    Ok(revoked.len())
+}
+
+/// `POST /v1/keys/revoke-all` with an optional `{vendor, label_prefix}`;
+/// an issuer token revokes only its own keys.
+pub async fn revoke_all(
+    mut req: Request,
+    env: &Env,
+    now: i64,
+    caller: &Caller,
+) -> ApiResult<Response> {
+    let body = json_object(&mut req, true).await?;
+    reject_unknown(&body, &["vendor", "label_prefix"])?;
+    let vendor = opt_str(&body, "vendor")?;
+    let label_prefix = opt_str(&body, "label_prefix")?;
+    if let Some(v) = &vendor {
+        if vendor_for(v).is_none() {
+            return Err(ApiError::field("vendor", format!("{v:?} is not supported")));
+        }
+    }
+    let db = env.d1(store::DB).map_err(internal)?;
+    let keys = store::live_keys(
+        &db,
+        vendor.as_deref(),
+        label_prefix.as_deref(),
+        caller.issuer_id(),
+        now,
+    )
+    .await
+    .map_err(internal)?;
+    let revoked = revoke_keys(env, &keys, now).await?;
+    http::json(200, &json!({ "revoked": revoked })).map_err(internal)
 }
 
 /// `POST /v1/test/faults {key_id, d1_fails}`: test configuration only.

@@ -1,7 +1,9 @@
 //! The management API: one file per resource, each with its request and
-//! response shapes beside its handlers. All of it requires the admin token.
+//! response shapes beside its handlers. The admin token opens all of it; an
+//! issuer token opens the keys, audit and usage of its own keys.
 
 pub mod audit;
+pub mod issuers;
 pub mod keys;
 pub mod usage;
 
@@ -9,26 +11,48 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use worker::{Env, Request};
 
-use crate::core::token::constant_time_eq;
+use crate::core::token::{constant_time_eq, hash_token, parse_issuer_token, ISSUER_TOKEN_PREFIX};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::EnvConfig;
+use crate::issuer::{IssuerClient, IssuerRecord};
 use crate::vendors::ConfigSource;
 
 /// The secret that opens the management API (and keys idempotent issuance).
 pub const ADMIN_TOKEN: &str = "KEYBRAKE_ADMIN_TOKEN";
 
-/// Checks `Authorization: Bearer <KEYBRAKE_ADMIN_TOKEN>`. A vault key never
-/// passes: it is not the admin token. Fails closed when none is configured.
-pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
-    let configured = EnvConfig(env)
-        .get(ADMIN_TOKEN)
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotConfigured,
-                "KEYBRAKE_ADMIN_TOKEN is not set; the management API is closed",
-            )
-        })?;
+/// Who is calling the management API.
+pub enum Caller {
+    Admin,
+    /// An issuer token: may issue keys inside its ceilings and see, audit
+    /// and revoke only the keys it issued.
+    Issuer(Box<IssuerRecord>),
+}
+
+impl Caller {
+    /// The issuer whose keys a call is limited to; `None` for the admin.
+    pub fn issuer_id(&self) -> Option<&str> {
+        match self {
+            Caller::Admin => None,
+            Caller::Issuer(r) => Some(&r.id),
+        }
+    }
+
+    pub fn require_admin(&self) -> ApiResult<()> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::Issuer(_) => Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "issuer tokens cannot do this; use the admin token",
+            )),
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer <token>`: the admin token, or an issuer
+/// token (`kbi_…`), checked against its issuer's object on every call so a
+/// revoked issuer is refused at once. A vault key never passes. The admin
+/// path fails closed when no admin token is configured.
+pub async fn authenticate(req: &Request, env: &Env, now: i64) -> ApiResult<Caller> {
     let presented = req
         .headers()
         .get("authorization")
@@ -38,7 +62,33 @@ pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::Unauthorized,
-                "missing Authorization: Bearer <admin token>",
+                "missing Authorization: Bearer <admin or issuer token>",
+            )
+        })?;
+    if presented.starts_with(ISSUER_TOKEN_PREFIX) {
+        let id = parse_issuer_token(&presented).map_err(|_| {
+            ApiError::new(ErrorCode::Unauthorized, "this issuer token is not valid")
+        })?;
+        let record = IssuerClient::for_issuer(env, id.as_str())
+            .map_err(keys::internal)?
+            .auth(&hash_token(&presented).0, now)
+            .await
+            .map_err(keys::internal)?
+            .map_err(|e| match e.code {
+                ErrorCode::NotFound => {
+                    ApiError::new(ErrorCode::Unauthorized, "this issuer token is not valid")
+                }
+                _ => e,
+            })?;
+        return Ok(Caller::Issuer(Box::new(record)));
+    }
+    let configured = EnvConfig(env)
+        .get(ADMIN_TOKEN)
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotConfigured,
+                "KEYBRAKE_ADMIN_TOKEN is not set; the management API is closed",
             )
         })?;
     // Compare digests so neither length nor content leaks through timing.
@@ -52,7 +102,7 @@ pub fn require_admin(req: &Request, env: &Env) -> ApiResult<()> {
             "the admin token is not valid",
         ));
     }
-    Ok(())
+    Ok(Caller::Admin)
 }
 
 /// Reads a JSON object body whatever its Content-Type (the product brief's

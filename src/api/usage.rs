@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use super::keys::internal;
+use super::Caller;
 use crate::core::money::Money;
 use crate::core::time::{parse_instant, to_rfc3339, utc_day};
 use crate::error::{ApiError, ApiResult};
@@ -15,7 +16,7 @@ const PARAMS: &str =
     "group_by (key, label, vendor, day), since, until, vendor, label_prefix, key_id";
 const DAY_MS: i64 = 86_400_000;
 
-pub async fn get(req: &Request, env: &Env, now: i64) -> ApiResult<Response> {
+pub async fn get(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
     let url = req.url().map_err(internal)?;
     let mut q = UsageQuery {
         group: UsageGroup::Key,
@@ -25,6 +26,7 @@ pub async fn get(req: &Request, env: &Env, now: i64) -> ApiResult<Response> {
         vendor: None,
         label_prefix: None,
         key_id: None,
+        issuer_id: caller.issuer_id().map(str::to_owned),
     };
     let instant = |field: &str, v: &str| {
         parse_instant(v)

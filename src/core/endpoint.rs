@@ -163,6 +163,33 @@ impl EndpointPattern {
         &self.text
     }
 
+    /// Whether every call `other` matches, this pattern matches too: how an
+    /// issuer's endpoint ceiling bounds the keys it issues.
+    pub fn covers(&self, other: &EndpointPattern) -> bool {
+        let method_ok = match (&self.method, &other.method) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(m), Some(o)) => m == o || (m == "GET" && o == "HEAD"),
+        };
+        if !method_ok {
+            return false;
+        }
+        let mut theirs = other.segments.iter();
+        for mine in &self.segments {
+            let Some(t) = theirs.next() else {
+                return false;
+            };
+            match (mine, t) {
+                // One or more segments: whatever remains of theirs is at least one.
+                (PatternSegment::Rest, _) => return true,
+                (PatternSegment::One, PatternSegment::Literal(_) | PatternSegment::One) => {}
+                (PatternSegment::Literal(a), PatternSegment::Literal(b)) if a == b => {}
+                _ => return false,
+            }
+        }
+        theirs.next().is_none()
+    }
+
     pub fn matches(&self, method: &str, path: &CanonicalPath) -> bool {
         if let Some(m) = &self.method {
             let same = m.eq_ignore_ascii_case(method)
@@ -217,6 +244,14 @@ impl Allowlist {
 
     pub fn entries(&self) -> Vec<String> {
         self.0.iter().map(|p| p.as_str().to_owned()).collect()
+    }
+
+    /// The first entry no pattern of `ceiling` covers, if any.
+    pub fn outside<'a>(&'a self, ceiling: &Allowlist) -> Option<&'a str> {
+        self.0
+            .iter()
+            .find(|p| !ceiling.0.iter().any(|c| c.covers(p)))
+            .map(EndpointPattern::as_str)
     }
 }
 
@@ -298,5 +333,39 @@ mod tests {
         assert!(Allowlist::parse(&["v1/x"]).is_err());
         assert!(Allowlist::parse(&[format!("/v1/{}", "a".repeat(1100))]).is_err());
         assert!(Allowlist::parse::<&str>(&[]).is_err());
+    }
+
+    #[test]
+    fn ceilings_cover_narrower_patterns_only() {
+        let p = |s: &str| EndpointPattern::parse(s).unwrap();
+        let covers = |c: &str, k: &str| p(c).covers(&p(k));
+        assert!(covers("/v1/payment_intents", "/v1/payment_intents"));
+        assert!(covers("/v1/payment_intents", "POST /v1/payment_intents"));
+        assert!(!covers("POST /v1/payment_intents", "/v1/payment_intents"));
+        assert!(covers("GET /v1/x", "HEAD /v1/x"));
+        assert!(!covers("HEAD /v1/x", "GET /v1/x"));
+        assert!(covers("/v1/payment_intents/**", "/v1/payment_intents/*"));
+        assert!(covers(
+            "/v1/payment_intents/**",
+            "/v1/payment_intents/*/capture"
+        ));
+        assert!(covers(
+            "/v1/payment_intents/**",
+            "/v1/payment_intents/pi_1/**"
+        ));
+        assert!(!covers("/v1/payment_intents/**", "/v1/payment_intents"));
+        assert!(covers("/v1/*", "/v1/customers"));
+        assert!(!covers("/v1/*", "/v1/customers/**"));
+        assert!(!covers("/v1/*", "/v1/customers/cus_1"));
+        assert!(!covers("/v1/customers", "/v1/*"));
+        assert!(!covers("/v1/payment_intents/*", "/v1/payment_intents/**"));
+        let ceiling =
+            Allowlist::parse(&["POST /v1/payment_intents", "/v1/payment_intents/**"]).unwrap();
+        let inside =
+            Allowlist::parse(&["POST /v1/payment_intents", "/v1/payment_intents/*/capture"])
+                .unwrap();
+        assert_eq!(inside.outside(&ceiling), None);
+        let wider = Allowlist::parse(&["/v1/payment_intents", "/v1/refunds"]).unwrap();
+        assert_eq!(wider.outside(&ceiling), Some("/v1/payment_intents"));
     }
 }

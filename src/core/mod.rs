@@ -1,5 +1,6 @@
 //! Pure domain logic: no `worker` imports, tested on the host with `cargo test`.
 
+pub mod ceilings;
 pub mod constraints;
 pub mod currency;
 pub mod duration;

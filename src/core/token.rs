@@ -104,9 +104,60 @@ pub enum TokenError {
 
 /// Checks a presented token offline and returns the key id it names.
 pub fn parse_token(token: &str) -> Result<KeyId, TokenError> {
-    let rest = token
-        .strip_prefix(TOKEN_PREFIX)
-        .ok_or(TokenError::NotAVaultKey)?;
+    let id_hex = parse_with(TOKEN_PREFIX, token)?;
+    Ok(KeyId(format!("{KEY_ID_PREFIX}{id_hex}")))
+}
+
+/// An issuer token's prefix: same shape as a vault key, another family.
+pub const ISSUER_TOKEN_PREFIX: &str = "kbi_";
+pub const ISSUER_ID_PREFIX: &str = "iss_";
+
+/// An issuer id: `iss_` + 24 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IssuerId(String);
+
+impl IssuerId {
+    pub fn generate() -> IssuerId {
+        IssuerId(format!("{ISSUER_ID_PREFIX}{}", random_hex(ID_HEX / 2)))
+    }
+
+    pub fn parse(text: &str) -> Option<IssuerId> {
+        let hex = text.strip_prefix(ISSUER_ID_PREFIX)?;
+        (hex.len() == ID_HEX && is_lower_hex(hex)).then(|| IssuerId(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for IssuerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A fresh issuer token, `kbi_<issuer id hex>_<secret><checksum>`.
+pub fn mint_issuer_token(id: &IssuerId) -> MintedToken {
+    let hex_id = &id.0[ISSUER_ID_PREFIX.len()..];
+    let body = format!(
+        "{ISSUER_TOKEN_PREFIX}{hex_id}_{}",
+        random_hex(SECRET_HEX / 2)
+    );
+    let token = format!("{body}{}", checksum(&body));
+    let hash = hash_token(&token);
+    MintedToken { token, hash }
+}
+
+/// Checks an issuer token offline and returns the issuer it names.
+pub fn parse_issuer_token(token: &str) -> Result<IssuerId, TokenError> {
+    let id_hex = parse_with(ISSUER_TOKEN_PREFIX, token)?;
+    Ok(IssuerId(format!("{ISSUER_ID_PREFIX}{id_hex}")))
+}
+
+/// The id hex of a `<prefix><id>_<secret><checksum>` token.
+fn parse_with<'a>(prefix: &str, token: &'a str) -> Result<&'a str, TokenError> {
+    let rest = token.strip_prefix(prefix).ok_or(TokenError::NotAVaultKey)?;
     if token.len() != TOKEN_LEN || rest.as_bytes()[ID_HEX] != b'_' {
         return Err(TokenError::NotAVaultKey);
     }
@@ -118,7 +169,7 @@ pub fn parse_token(token: &str) -> Result<KeyId, TokenError> {
     if checksum(body) != sum {
         return Err(TokenError::BadChecksum);
     }
-    Ok(KeyId(format!("{KEY_ID_PREFIX}{id_hex}")))
+    Ok(id_hex)
 }
 
 /// A request id: `req_` + 24 hex, unique per proxied attempt.
@@ -225,5 +276,24 @@ mod tests {
         let (rotated, d) = derive_idempotent(b"another secret", "wf_1:charge");
         assert_ne!(rotated, id);
         assert_ne!(d.token, a.token);
+    }
+
+    #[test]
+    fn issuer_tokens_are_their_own_family() {
+        let id = IssuerId::generate();
+        let minted = mint_issuer_token(&id);
+        assert!(minted.token.starts_with("kbi_"));
+        assert_eq!(parse_issuer_token(&minted.token), Ok(id.clone()));
+        assert_eq!(IssuerId::parse(id.as_str()), Some(id));
+        // Neither family passes for the other.
+        assert_eq!(parse_token(&minted.token), Err(TokenError::NotAVaultKey));
+        let key = mint_token(&KeyId::generate());
+        assert_eq!(
+            parse_issuer_token(&key.token),
+            Err(TokenError::NotAVaultKey)
+        );
+        let mut typo = minted.token.clone();
+        typo.replace_range(10..11, if &typo[10..11] == "a" { "b" } else { "a" });
+        assert_eq!(parse_issuer_token(&typo), Err(TokenError::BadChecksum));
     }
 }
