@@ -43,6 +43,11 @@ test("every documented management status is answered, in the documented shape", 
   const newKey = { label: "openapi", vendor: "stripe", allowed_endpoints: ["/v1/payment_intents"], daily_usd_cap: 5, expires_in: "5m" };
   const issued = await kb.admin("/v1/keys", { method: "POST", body: newKey, headers: { "idempotency-key": "openapi-1" } });
   const missing = `/v1/keys/key_${"0".repeat(24)}`;
+  const newIssuer = { label: "openapi-issuer", vendors: ["stripe"], endpoint_ceiling: ["POST /v1/payment_intents"], max_daily_usd_cap: 10, max_live_keys: 2 };
+  const issuer = await kb.admin("/v1/issuers", { method: "POST", body: newIssuer });
+  kb.issuedTokens.set(issuer.json.token, 1);
+  const asIssuer = { authorization: `Bearer ${issuer.json.token}` };
+  const missingIssuer = `/v1/issuers/iss_${"0".repeat(24)}`;
   const calls = [
     ["POST", "/v1/keys", { body: newKey }],
     ["POST", "/v1/keys", { body: newKey, headers: { "idempotency-key": "openapi-1" } }],
@@ -67,6 +72,19 @@ test("every documented management status is answered, in the documented shape", 
     ["GET", "/v1/usage?group_by=label"],
     ["GET", "/v1/usage?group_by=month"],
     ["GET", "/v1/usage", { anonymous: true }],
+    ["POST", "/v1/keys", { body: { ...newKey, daily_usd_cap: 11 }, headers: asIssuer, anonymous: true }],
+    ["POST", "/v1/issuers", { body: newIssuer }],
+    ["POST", "/v1/issuers", { body: { ...newIssuer, max_live_keys: 0 } }],
+    ["POST", "/v1/issuers", { body: newIssuer, anonymous: true }],
+    ["POST", "/v1/issuers", { body: newIssuer, headers: asIssuer, anonymous: true }],
+    ["GET", "/v1/issuers"],
+    ["GET", "/v1/issuers", { anonymous: true }],
+    ["GET", "/v1/issuers", { headers: asIssuer, anonymous: true }],
+    ["GET", `/v1/issuers/${issuer.json.id}`],
+    ["GET", missingIssuer],
+    ["GET", `/v1/issuers/${issuer.json.id}`, { anonymous: true }],
+    ["DELETE", `/v1/issuers/${issuer.json.id}`],
+    ["DELETE", missingIssuer],
     ["GET", "/healthz", { anonymous: true }],
     ["GET", "/v1/openapi.json", { anonymous: true }],
   ];
