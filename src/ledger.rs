@@ -40,6 +40,9 @@ pub struct KeyRecord {
     /// The issuer token that issued the key, if not the admin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer_id: Option<String>,
+    /// Account-wide budgets this key spends under (their ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,6 +324,7 @@ mod tests {
             idempotency: None,
             constraints: None,
             issuer_id: None,
+            budgets: vec![],
         }
     }
 

@@ -6,6 +6,7 @@
 //! runtime (`core/`, `vendors/`, `ledger.rs`, `error.rs`) tests on the host.
 
 pub mod api;
+pub mod budget;
 pub mod core;
 pub mod error;
 pub mod http;
@@ -101,6 +102,19 @@ async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Res
         (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env, now, caller).await,
         (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env, caller).await,
         (Method::Get, ["v1", "usage"]) => api::usage::get(&req, env, now, caller).await,
+        (_, ["v1", "budgets", ..]) => {
+            caller.require_admin()?;
+            match (req.method(), segments) {
+                (Method::Post, ["v1", "budgets"]) => api::budgets::put(req, env, now).await,
+                (Method::Get, ["v1", "budgets"]) => api::budgets::list(env).await,
+                (Method::Get, ["v1", "budgets", id]) => api::budgets::get(id, env, now).await,
+                (Method::Delete, ["v1", "budgets", id]) => api::budgets::delete(id, env, now).await,
+                _ => Err(ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{} is not supported on {}", req.method(), req.path()),
+                )),
+            }
+        }
         (_, ["v1", "issuers", ..]) => {
             caller.require_admin()?;
             match (req.method(), segments) {

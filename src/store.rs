@@ -55,6 +55,7 @@ impl KeyRow {
                 .as_deref()
                 .and_then(|c| serde_json::from_str(c).ok()),
             issuer_id: self.issuer_id.clone(),
+            budgets: vec![],
         }
     }
 
@@ -549,6 +550,68 @@ pub async fn usage(db: &D1Database, q: &UsageQuery) -> Result<Vec<UsageRow>> {
     .all()
     .await?
     .results()
+}
+
+/// A budget as D1 lists it.
+#[derive(Deserialize)]
+pub struct BudgetRow {
+    pub id: String,
+    pub vendor: String,
+    pub label_prefix: Option<String>,
+    pub daily_cap_micros: u64,
+    pub created_at: i64,
+}
+
+pub async fn upsert_budget(db: &D1Database, b: &BudgetRow) -> Result<()> {
+    db.prepare(
+        "INSERT INTO budgets (id, vendor, label_prefix, daily_cap_micros, created_at, deleted_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL)
+         ON CONFLICT (id) DO UPDATE SET daily_cap_micros = ?4, deleted_at = NULL",
+    )
+    .bind(&[
+        text(&b.id),
+        text(&b.vendor),
+        opt_text(b.label_prefix.as_deref()),
+        num(b.daily_cap_micros as i64),
+        num(b.created_at),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_budget(db: &D1Database, id: &str, at: i64) -> Result<()> {
+    db.prepare("UPDATE budgets SET deleted_at = ? WHERE id = ?")
+        .bind(&[num(at), text(id)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+pub async fn list_budgets(db: &D1Database) -> Result<Vec<BudgetRow>> {
+    db.prepare("SELECT * FROM budgets WHERE deleted_at IS NULL ORDER BY vendor, label_prefix")
+        .all()
+        .await?
+        .results()
+}
+
+/// The budgets a new key of `vendor` labelled `label` spends under.
+pub async fn budgets_for(db: &D1Database, vendor: &str, label: &str) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let rows: Vec<Id> = db
+        .prepare(
+            "SELECT id FROM budgets WHERE deleted_at IS NULL AND vendor = ?1
+               AND (label_prefix IS NULL OR substr(?2, 1, length(label_prefix)) = label_prefix)
+             ORDER BY id",
+        )
+        .bind(&[text(vendor), text(label)])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 #[derive(Default)]

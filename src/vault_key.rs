@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::*;
 
+use crate::budget::{BudgetClient, LeaseAsk, LeaseReturn};
 use crate::core::constraints::Constraints;
 use crate::core::endpoint::Allowlist;
 use crate::core::money::Money;
@@ -38,6 +39,10 @@ const REVOKE_DRAIN_MARGIN_MS: i64 = 5_000;
 /// How long finished audit rows wait before the alarm sends them to D1: a
 /// burst of calls becomes one batched write instead of one write each.
 const FLUSH_DELAY_MS: i64 = 200;
+/// A budget lease covers this many calls of the size that asked for it.
+const LEASE_CALLS: u64 = 16;
+/// A key idle this long hands its unspent leases back.
+const LEASE_IDLE_MS: i64 = 1_000;
 /// How long a step on an unknown object waits for creates in flight.
 const CREATE_WAIT_MS: i64 = 2_000;
 /// Audit rows sent to D1 per batch.
@@ -97,6 +102,13 @@ CREATE TABLE IF NOT EXISTS outbox (
   trace_id TEXT,
   run_id TEXT
 );
+CREATE TABLE IF NOT EXISTS leases (
+  budget TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  granted INTEGER NOT NULL DEFAULT 0,
+  used INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (budget, day)
+);
 CREATE TABLE IF NOT EXISTS counters (
   name TEXT PRIMARY KEY,
   value INTEGER NOT NULL
@@ -125,6 +137,11 @@ fn constraint_error(constraint: &str, message: String) -> ApiError {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct AddBudget {
+    add: String,
+}
+
 /// The object's answer to `/authorize`: the decision, and the key's label
 /// for the Worker's log line (none for an unknown key).
 #[derive(Debug, Serialize, Deserialize)]
@@ -140,6 +157,12 @@ enum Verdict {
     Decided(Decision),
     /// Ask again once the creates in flight have settled.
     AwaitCreates,
+    /// The key's lease on an account budget is short: lease more, then ask
+    /// again.
+    NeedLease {
+        budget: String,
+        shortfall: Money,
+    },
 }
 
 /// The key's state as the management API shows it.
@@ -171,6 +194,10 @@ pub struct VaultKey {
     settle_deadline_ms: i64,
     /// The last ledger day touched: (day, held, kept).
     today: Cell<Option<(i64, Money, Money)>>,
+    /// Budgets a lease request is in flight to.
+    leasing: RefCell<Vec<String>>,
+    /// When this key last spent under a budget (runtime clock).
+    last_call: Cell<i64>,
 }
 
 /// A key's record with its allowlist parsed, shared rather than cloned.
@@ -437,6 +464,30 @@ impl VaultKey {
             }
         }
 
+        // Account budgets: spend only what this key has leased from each.
+        if cost > Money::ZERO {
+            for budget in &record.budgets {
+                let available = self.lease_available(budget, day)?;
+                if cost > available {
+                    return Ok(Verdict::NeedLease {
+                        budget: budget.clone(),
+                        shortfall: cost.saturating_sub(available),
+                    });
+                }
+            }
+            for budget in &record.budgets {
+                self.run(
+                    "UPDATE leases SET used = used + ? WHERE budget = ? AND day = ?",
+                    vec![
+                        (cost.micros() as i64).into(),
+                        budget.as_str().into(),
+                        day.into(),
+                    ],
+                )?;
+            }
+            self.last_call.set(Date::now().as_millis() as i64);
+        }
+
         let object = match charge {
             Charge::FollowUp { object, .. } => Some(object.as_str()),
             _ => None,
@@ -541,6 +592,100 @@ impl VaultKey {
         ))
     }
 
+    /// What this key may still spend today under a budget's lease.
+    fn lease_available(&self, budget: &str, day: i64) -> Result<Money> {
+        #[derive(Deserialize)]
+        struct Lease {
+            granted: u64,
+            used: u64,
+        }
+        let rows: Vec<Lease> = self.query(
+            "SELECT granted, used FROM leases WHERE budget = ? AND day = ?",
+            vec![budget.into(), day.into()],
+        )?;
+        Ok(rows.first().map_or(Money::ZERO, |l| {
+            Money::from_micros(l.granted.saturating_sub(l.used))
+        }))
+    }
+
+    /// Leases at least `shortfall` (and up to `LEASE_CALLS` times it) from
+    /// a budget. `Ok(false)`: the budget is spent for today.
+    async fn lease_more(&self, budget: &str, shortfall: Money, day: i64) -> Result<bool> {
+        let Some(loaded) = self.record()? else {
+            return Ok(false);
+        };
+        let ask = LeaseAsk {
+            key_id: loaded.record.id.clone(),
+            day,
+            shortfall,
+            want: Money::from_micros(shortfall.micros().saturating_mul(LEASE_CALLS)),
+        };
+        match BudgetClient::for_budget(&self.env, budget)?
+            .lease(&ask)
+            .await?
+        {
+            Some(leased) if !leased.deleted => {
+                if leased.granted < shortfall {
+                    return Ok(false);
+                }
+                self.run(
+                    "INSERT INTO leases (budget, day, granted, used) VALUES (?1, ?2, ?3, 0)
+                     ON CONFLICT (budget, day) DO UPDATE SET granted = granted + ?3",
+                    vec![
+                        budget.into(),
+                        day.into(),
+                        (leased.granted.micros() as i64).into(),
+                    ],
+                )?;
+                Ok(true)
+            }
+            // Deleted (or never created): it binds this key no more.
+            _ => {
+                let mut record = loaded.record.clone();
+                record.budgets.retain(|b| b != budget);
+                self.save_record(&record)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Hands back what this key leased and has not spent, so an idle or
+    /// revoked key strands nothing. The lease shrinks before the budget is
+    /// told: a failed return strands the amount, it never double-counts it.
+    async fn return_leases(&self) -> Result<()> {
+        let Some(loaded) = self.record()? else {
+            return Ok(());
+        };
+        #[derive(Deserialize)]
+        struct Spare {
+            budget: String,
+            day: i64,
+            spare: u64,
+        }
+        let spare: Vec<Spare> = self.query(
+            "SELECT budget, day, granted - used AS spare FROM leases WHERE granted > used",
+            vec![],
+        )?;
+        self.run(
+            "UPDATE leases SET granted = used WHERE granted > used",
+            vec![],
+        )?;
+        for s in spare {
+            let back = LeaseReturn {
+                key_id: loaded.record.id.clone(),
+                day: s.day,
+                amount: Money::from_micros(s.spare),
+            };
+            if let Err(e) = BudgetClient::for_budget(&self.env, &s.budget)?
+                .give_back(&back)
+                .await
+            {
+                console_error!("returning a lease to {} failed: {e}", s.budget);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a call that creates a priced object is still unsettled.
     fn creates_in_flight(&self) -> Result<bool> {
         let held: Vec<Row<u64>> = self.query(
@@ -566,6 +711,42 @@ impl VaultKey {
                     let error = ApiError::unpriceable(
                         "the object was not created through this key (or its creation never settled)",
                     );
+                    self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
+                    return Ok(Decision::Denied {
+                        error,
+                        audited: true,
+                    });
+                }
+                // One lease request per budget at a time; the others wait
+                // for it and ask again.
+                Verdict::NeedLease { budget, .. }
+                    if self.leasing.borrow().contains(&budget)
+                        && Date::now().as_millis() as i64 - started < CREATE_WAIT_MS =>
+                {
+                    Delay::from(std::time::Duration::from_millis(2)).await;
+                }
+                Verdict::NeedLease { budget, shortfall } => {
+                    self.leasing.borrow_mut().push(budget.clone());
+                    let leased = self
+                        .lease_more(&budget, shortfall, ledger_day(attempt.now))
+                        .await;
+                    self.leasing.borrow_mut().retain(|b| *b != budget);
+                    let error = match leased {
+                        Ok(true) => continue,
+                        Ok(false) => ApiError {
+                            param: Some(format!("budget:{budget}")),
+                            ..ApiError::new(
+                                ErrorCode::CapExhausted,
+                                format!("the account budget {budget} is spent for today"),
+                            )
+                        },
+                        Err(e) => {
+                            console_error!("budget {budget} unreachable: {e}");
+                            ApiError::internal(format!(
+                                "the account budget {budget} could not be reached; the call was not sent"
+                            ))
+                        }
+                    };
                     self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
                     return Ok(Decision::Denied {
                         error,
@@ -606,6 +787,13 @@ impl VaultKey {
             let cost = h.cost as i64;
             let kept_delta = if rule == SettleAs::Release { 0 } else { cost };
             let after = self.add_to_day(h.day, -cost, kept_delta)?;
+            if rule == SettleAs::Release {
+                // What was not spent goes back to the key's leases.
+                self.run(
+                    "UPDATE leases SET used = MAX(0, used - ?) WHERE day = ?",
+                    vec![cost.into(), h.day.into()],
+                )?;
+            }
             if h.day == ledger_day(settlement.now) {
                 totals = Some(after);
             }
@@ -765,6 +953,15 @@ impl VaultKey {
         };
         let record = &loaded.record;
         self.resolve_stale(now)?;
+        // An idle key hands its unspent leases back to the budgets.
+        if !record.budgets.is_empty() {
+            let idle_since = self.last_call.get();
+            if now - idle_since >= LEASE_IDLE_MS {
+                self.return_leases().await?;
+            } else {
+                self.alarm_by(idle_since + LEASE_IDLE_MS).await?;
+            }
+        }
         match self.flush_outbox(record, now).await {
             Ok(()) => {
                 self.run("DELETE FROM flush_state", vec![])?;
@@ -984,6 +1181,8 @@ impl DurableObject for VaultKey {
             alarm_at: Cell::new(None),
             recovered: Cell::new(false),
             today: Cell::new(None),
+            leasing: RefCell::new(Vec::new()),
+            last_call: Cell::new(0),
         }
     }
 
@@ -1001,7 +1200,18 @@ impl DurableObject for VaultKey {
                     Decision::Denied { .. } => now + FLUSH_DELAY_MS,
                     Decision::Allowed { .. } => now + self.settle_deadline(),
                 };
-                if self.cached.borrow().is_some() {
+                let leases = self
+                    .cached
+                    .borrow()
+                    .as_ref()
+                    .map(|l| !l.record.budgets.is_empty());
+                if let Some(leases) = leases {
+                    // A key under a budget comes back when idle to hand back its lease.
+                    let due = if leases {
+                        due.min(now + LEASE_IDLE_MS)
+                    } else {
+                        due
+                    };
                     self.alarm_by(due).await?;
                 }
                 let label = self
@@ -1030,10 +1240,23 @@ impl DurableObject for VaultKey {
                 match self.revoke(at.now)? {
                     Some(record) => {
                         self.drain().await?;
+                        self.return_leases().await?;
                         Response::from_json(&record)
                     }
                     None => Response::error("unknown key", 404),
                 }
+            }
+            "/budgets" => {
+                let add: AddBudget = serde_json::from_str(&body)?;
+                let Some(loaded) = self.record()? else {
+                    return Response::error("unknown key", 404);
+                };
+                if !loaded.record.budgets.contains(&add.add) {
+                    let mut record = loaded.record.clone();
+                    record.budgets.push(add.add);
+                    self.save_record(&record)?;
+                }
+                Response::ok("")
             }
             "/faults" => {
                 let faults: Faults = serde_json::from_str(&body)?;
@@ -1123,6 +1346,20 @@ impl VaultKeyClient {
 
     pub async fn revoke(&self, now: i64) -> Result<Option<KeyRecord>> {
         self.expect("revoke", &At { now }).await
+    }
+
+    /// Binds the key to an account budget made after it was issued.
+    pub async fn attach_budget(&self, budget: &str) -> Result<bool> {
+        Ok(self
+            .post(
+                "budgets",
+                &AddBudget {
+                    add: budget.to_owned(),
+                },
+            )
+            .await?
+            .0
+            == 200)
     }
 
     pub async fn state(&self, now: i64) -> Result<Option<KeyState>> {

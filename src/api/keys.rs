@@ -283,7 +283,15 @@ pub async fn create(mut req: Request, env: &Env, now: i64, caller: &Caller) -> A
         idempotency: fingerprint,
         constraints: new.constraints,
         issuer_id: caller.issuer_id().map(str::to_owned),
+        budgets: vec![],
     };
+    let db = env.d1(store::DB).map_err(internal)?;
+    // The account budgets this key spends under, as of now; a budget made
+    // later is attached to live keys when it is made.
+    let mut record = record;
+    record.budgets = store::budgets_for(&db, &record.vendor, &record.label)
+        .await
+        .map_err(internal)?;
     // An issuer's object admits the key first: its ceilings, and a slot
     // under max_live_keys taken in the same step.
     let issuer = match caller {
@@ -306,7 +314,6 @@ pub async fn create(mut req: Request, env: &Env, now: i64, caller: &Caller) -> A
         Caller::Admin => None,
     };
     let object = VaultKeyClient::for_key(env, &record.id).map_err(internal)?;
-    let db = env.d1(store::DB).map_err(internal)?;
     let made = if record.idempotency.is_some() {
         create_idempotent(record.clone(), &object, &db, minted.token, now).await
     } else {

@@ -3,6 +3,7 @@
 //! issuer token opens the keys, audit and usage of its own keys.
 
 pub mod audit;
+pub mod budgets;
 pub mod issuers;
 pub mod keys;
 pub mod usage;

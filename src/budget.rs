@@ -1,0 +1,301 @@
+//! `Budget`: an account-wide daily cap for one vendor (optionally one label
+//! prefix), across every key it binds. Keys do not ask it per call: each
+//! key's object leases budget in chunks and spends its lease locally, so
+//! this object sees one request per chunk, not per call, and never becomes
+//! the bottleneck of every call. The sum of today's leases never exceeds
+//! the cap, so spend cannot either; idle keys hand back what they hold.
+
+use serde::{Deserialize, Serialize};
+use worker::*;
+
+use crate::core::money::Money;
+use crate::error::ApiError;
+use crate::objects::ObjectStub;
+
+pub const BINDING: &str = "BUDGET";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS record (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+  day INTEGER NOT NULL,
+  key_id TEXT NOT NULL,
+  granted INTEGER NOT NULL,
+  PRIMARY KEY (day, key_id)
+);
+";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BudgetRecord {
+    pub id: String,
+    pub vendor: String,
+    #[serde(default)]
+    pub label_prefix: Option<String>,
+    pub daily_cap: Money,
+    pub created_at: i64,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// How much of a lease to grant: at least the shortfall, up to `want`, and
+/// never more than a quarter of what is left, so a few keys cannot strand
+/// the rest of the day's budget in their leases.
+pub fn grant_size(remaining: Money, shortfall: Money, want: Money) -> Money {
+    if remaining < shortfall {
+        return Money::ZERO;
+    }
+    let quarter = Money::from_micros(remaining.micros() / 4);
+    want.min(quarter).max(shortfall).min(remaining)
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct LeaseAsk {
+    pub key_id: String,
+    pub day: i64,
+    pub shortfall: Money,
+    pub want: Money,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Leased {
+    pub granted: Money,
+    /// The budget was deleted: it no longer binds the key.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct LeaseReturn {
+    pub key_id: String,
+    pub day: i64,
+    pub amount: Money,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Day {
+    day: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BudgetState {
+    pub record: BudgetRecord,
+    /// Leased to keys today: an upper bound on today's spend under it.
+    pub leased_today: Money,
+    pub keys_today: u64,
+}
+
+#[derive(Deserialize)]
+struct Row<T> {
+    v: T,
+}
+
+#[durable_object]
+pub struct Budget {
+    state: State,
+}
+
+impl Budget {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn record(&self) -> Result<Option<BudgetRecord>> {
+        let exists: Vec<Row<String>> = self
+            .sql()
+            .exec(
+                "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'record'",
+                None,
+            )?
+            .to_array()?;
+        if exists.is_empty() {
+            return Ok(None);
+        }
+        let rows: Vec<Row<String>> = self
+            .sql()
+            .exec("SELECT json AS v FROM record", None)?
+            .to_array()?;
+        rows.first()
+            .map(|r| serde_json::from_str(&r.v))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    fn save(&self, record: &BudgetRecord) -> Result<()> {
+        self.sql().exec(SCHEMA, None)?;
+        self.sql().exec(
+            "INSERT INTO record (one, json) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET json = excluded.json",
+            vec![serde_json::to_string(record)?.into()],
+        )?;
+        Ok(())
+    }
+
+    fn leased(&self, day: i64) -> Result<(Money, u64)> {
+        #[derive(Deserialize)]
+        struct Sum {
+            total: Option<u64>,
+            keys: u64,
+        }
+        let rows: Vec<Sum> = self
+            .sql()
+            .exec(
+                "SELECT SUM(granted) AS total, COUNT(*) AS keys FROM grants WHERE day = ?",
+                vec![day.into()],
+            )?
+            .to_array()?;
+        let s = rows.first();
+        Ok((
+            Money::from_micros(s.and_then(|s| s.total).unwrap_or(0)),
+            s.map_or(0, |s| s.keys),
+        ))
+    }
+}
+
+impl DurableObject for Budget {
+    fn new(state: State, _env: Env) -> Self {
+        Budget { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let body = req.text().await?;
+        let path = req.path();
+        if path == "/put" {
+            let mut record: BudgetRecord = serde_json::from_str(&body)?;
+            // Re-creating a budget keeps its first creation time.
+            if let Some(old) = self.record()? {
+                record.created_at = old.created_at;
+            }
+            self.save(&record)?;
+            return Response::from_json(&record);
+        }
+        let Some(mut record) = self.record()? else {
+            return Response::from_json(&ApiError::not_found("budget")).map(|r| r.with_status(404));
+        };
+        match path.as_str() {
+            // One synchronous step: today's leases never exceed the cap.
+            "/lease" => {
+                let ask: LeaseAsk = serde_json::from_str(&body)?;
+                if record.deleted {
+                    return Response::from_json(&Leased {
+                        granted: Money::ZERO,
+                        deleted: true,
+                    });
+                }
+                let (leased, _) = self.leased(ask.day)?;
+                let remaining = record.daily_cap.saturating_sub(leased);
+                let granted = grant_size(remaining, ask.shortfall, ask.want);
+                if granted > Money::ZERO {
+                    self.sql().exec(
+                        "INSERT INTO grants (day, key_id, granted) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (day, key_id) DO UPDATE SET granted = granted + ?3",
+                        vec![
+                            ask.day.into(),
+                            ask.key_id.into(),
+                            (granted.micros() as i64).into(),
+                        ],
+                    )?;
+                }
+                Response::from_json(&Leased {
+                    granted,
+                    deleted: false,
+                })
+            }
+            "/return" => {
+                let back: LeaseReturn = serde_json::from_str(&body)?;
+                self.sql().exec(
+                    "UPDATE grants SET granted = MAX(0, granted - ?) WHERE day = ? AND key_id = ?",
+                    vec![
+                        (back.amount.micros() as i64).into(),
+                        back.day.into(),
+                        back.key_id.into(),
+                    ],
+                )?;
+                Response::ok("")
+            }
+            "/state" => {
+                let d: Day = serde_json::from_str(&body)?;
+                let (leased_today, keys_today) = self.leased(d.day)?;
+                Response::from_json(&BudgetState {
+                    record,
+                    leased_today,
+                    keys_today,
+                })
+            }
+            "/delete" => {
+                record.deleted = true;
+                self.save(&record)?;
+                Response::from_json(&record)
+            }
+            other => Response::error(format!("no operation {other}"), 404),
+        }
+    }
+}
+
+/// A handle on one budget's object.
+pub struct BudgetClient {
+    stub: ObjectStub,
+}
+
+impl BudgetClient {
+    pub fn for_budget(env: &Env, id: &str) -> Result<BudgetClient> {
+        Ok(BudgetClient {
+            stub: ObjectStub::new(env, BINDING, id)?,
+        })
+    }
+
+    async fn expect<T: Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        op: &str,
+        body: &T,
+    ) -> Result<Option<R>> {
+        match self.stub.post(op, body).await? {
+            (200, text) => Ok(Some(serde_json::from_str(&text)?)),
+            (404, _) => Ok(None),
+            (status, text) => Err(Error::RustError(format!(
+                "budget {op} answered {status}: {text}"
+            ))),
+        }
+    }
+
+    pub async fn put(&self, record: &BudgetRecord) -> Result<BudgetRecord> {
+        self.expect("put", record)
+            .await?
+            .ok_or_else(|| Error::RustError("budget put: no answer".into()))
+    }
+
+    /// `None`: the budget does not exist (it binds nothing).
+    pub async fn lease(&self, ask: &LeaseAsk) -> Result<Option<Leased>> {
+        self.expect("lease", ask).await
+    }
+
+    pub async fn give_back(&self, back: &LeaseReturn) -> Result<()> {
+        self.stub.post("return", back).await.map(|_| ())
+    }
+
+    pub async fn state(&self, day: i64) -> Result<Option<BudgetState>> {
+        self.expect("state", &Day { day }).await
+    }
+
+    pub async fn delete(&self) -> Result<Option<BudgetRecord>> {
+        self.expect("delete", &Day { day: 0 }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_cover_the_shortfall_and_never_strand_much() {
+        let m = Money::from_micros;
+        // Plenty left: what was asked, within a quarter of what remains.
+        assert_eq!(grant_size(m(1_000), m(1), m(16)), m(16));
+        assert_eq!(grant_size(m(40), m(1), m(16)), m(10));
+        // Little left: just the shortfall.
+        assert_eq!(grant_size(m(3), m(2), m(16)), m(2));
+        assert_eq!(grant_size(m(2), m(2), m(16)), m(2));
+        // Not enough for this call: nothing.
+        assert_eq!(grant_size(m(1), m(2), m(16)), m(0));
+    }
+}
