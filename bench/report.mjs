@@ -51,11 +51,12 @@ export function render(report, baseline) {
     .map((r) => `| ${r.scenario} | ${r.concurrency} | ${ms(r.p50)} | ${ms(r.p90)} | ${ms(r.p99)} | ${r.rps} | ${Object.entries(r.statuses).map(([k, v]) => `${k}×${v}`).join(" ")} |`)
     .join("\n");
   const floor = "bare passthrough Worker";
-  const compare = ["Keybrake, one key", "Keybrake, 256 keys round-robin"]
+  const compare = ["Keybrake, one key", "Keybrake, 256 keys round-robin", "Keybrake, 256 keys, account budget"]
     .flatMap((s) =>
       concurrencies.map((c) => {
         const k = find(report, s, c);
         const p = find(report, floor, c);
+        if (!k || !p) return [];
         return `| ${s} | ${c} | +${ms(k.p50 - p.p50)} | +${ms(k.p99 - p.p99)} | ${ratio(k.p50, p.p50)} | ${ratio(k.p99, p.p99)} | ${ratio(k.rps, p.rps)} |`;
       }),
     )
@@ -64,6 +65,7 @@ export function render(report, baseline) {
   const floorAt = (c) => find(report, floor, c);
   const one = (c) => find(report, "Keybrake, one key", c);
   const manyAt = (c) => find(report, "Keybrake, 256 keys round-robin", c);
+  const budgetAt = (c) => find(report, "Keybrake, 256 keys, account budget", c);
   const mark = (ok) => (ok ? "met" : "**missed**");
   const targets = [
     ...[1, 16].filter((c) => floorAt(c) && one(c)).map((c) => {
@@ -73,6 +75,7 @@ export function render(report, baseline) {
     }),
     ...concurrencies.filter((c) => c > 1 && manyAt(c)).map((c) => `| throughput, 256 keys, c=${c} | ≥ 80 % of the floor | ${Math.round((100 * manyAt(c).rps) / floorAt(c).rps)} % | ${mark(manyAt(c).rps >= 0.8 * floorAt(c).rps)} |`),
     ...concurrencies.filter((c) => c > 1 && one(c)).map((c) => `| throughput, one key, c=${c} | ≥ 50 % of the floor | ${Math.round((100 * one(c).rps) / floorAt(c).rps)} % | ${mark(one(c).rps >= 0.5 * floorAt(c).rps)} |`),
+    ...concurrencies.filter((c) => c > 1 && budgetAt(c) && manyAt(c)).map((c) => `| throughput, 256 keys under an account budget ÷ without, c=${c} | ≥ 0.80 | ${ratio(budgetAt(c).rps, manyAt(c).rps)} | ${mark(budgetAt(c).rps >= 0.8 * manyAt(c).rps)} |`),
     `| key issuance p50, c=1 | ≤ 5 ms | ${ms(issuance?.p50)} ms | ${mark(issuance?.p50 <= 5)} |`,
     ...["denied: cap exhausted", "denied: endpoint not allowed"].map((s) => {
       const d = find(report, s, 1);
@@ -183,6 +186,12 @@ many keys batched through a Queue into one D1 write.
   with thousands of busy keys, each flushing about every 200 ms, writes add
   up to thousands a second. Raising the flush delay trades audit freshness
   for fewer writes; the durable copy is the object's outbox either way.
+- **Account budgets** are one more Durable Object per budget, but calls do
+  not pass through it: each key leases a chunk (16 calls' worth, never more
+  than a quarter of what is left) and spends it in its own object, so the
+  budget sees one request per chunk per key. Idle keys hand leases back
+  (\`KEYBRAKE_LEASE_IDLE_MS\`, 10 s), revoked keys at once. The
+  "account budget" rows are the 256-key load with every key under one budget.
 - **A key hotter than one object can take** (a webhook handler with thousands
   of events a minute): issue several keys, each with its share of the cap,
   and spread calls across them, or issue per-session keys as the product

@@ -74,6 +74,10 @@ async function main() {
     kb.issueKey({ label: "bench", daily_usd_cap: 1_000_000, expires_in: "1d", allowed_endpoints: ["POST /v1/payment_intents"], ...overrides });
   const hot = await issue();
   const many = await Promise.all(Array.from({ length: 256 }, () => issue()));
+  // The same load under an account-wide budget (leased to keys in chunks).
+  const budgeted = await kb.admin("/v1/budgets", { method: "POST", body: { vendor: "stripe", label_prefix: "bench-budget-", daily_usd_cap: 1_000_000_000 } });
+  if (budgeted.status !== 200) throw new Error(`budget: ${budgeted.text}`);
+  const underBudget = await Promise.all(Array.from({ length: 256 }, (_, i) => issue({ label: `bench-budget-${i}` })));
   const spent = await issue({ daily_usd_cap: 0.000001 });
   const newKey = {
     method: "POST",
@@ -87,6 +91,7 @@ async function main() {
     { name: "bare passthrough Worker", url: passthrough.url, requests: [charge(SECRET)] },
     { name: "Keybrake, one key", url: kb.url, requests: [charge(hot.token)] },
     { name: "Keybrake, 256 keys round-robin", url: kb.url, requests: many.map((k) => charge(k.token)) },
+    { name: "Keybrake, 256 keys, account budget", url: kb.url, requests: underBudget.map((k) => charge(k.token)) },
     { name: "key issuance (POST /v1/keys)", url: kb.url, requests: [newKey] },
     { name: "denied: cap exhausted", url: kb.url, requests: [charge(spent.token)] },
     { name: "denied: endpoint not allowed", url: kb.url, requests: [{ ...charge(hot.token), path: "/stripe/v1/customers" }] },

@@ -41,8 +41,9 @@ const REVOKE_DRAIN_MARGIN_MS: i64 = 5_000;
 const FLUSH_DELAY_MS: i64 = 200;
 /// A budget lease covers this many calls of the size that asked for it.
 const LEASE_CALLS: u64 = 16;
-/// A key idle this long hands its unspent leases back.
-const LEASE_IDLE_MS: i64 = 1_000;
+/// A key idle this long hands its unspent leases back
+/// (`KEYBRAKE_LEASE_IDLE_MS` overrides it).
+const LEASE_IDLE_MS: i64 = 10_000;
 /// How long a step on an unknown object waits for creates in flight.
 const CREATE_WAIT_MS: i64 = 2_000;
 /// Audit rows sent to D1 per batch.
@@ -198,6 +199,7 @@ pub struct VaultKey {
     leasing: RefCell<Vec<String>>,
     /// When this key last spent under a budget (runtime clock).
     last_call: Cell<i64>,
+    lease_idle_ms: i64,
 }
 
 /// A key's record with its allowlist parsed, shared rather than cloned.
@@ -956,10 +958,10 @@ impl VaultKey {
         // An idle key hands its unspent leases back to the budgets.
         if !record.budgets.is_empty() {
             let idle_since = self.last_call.get();
-            if now - idle_since >= LEASE_IDLE_MS {
+            if now - idle_since >= self.lease_idle_ms {
                 self.return_leases().await?;
             } else {
-                self.alarm_by(idle_since + LEASE_IDLE_MS).await?;
+                self.alarm_by(idle_since + self.lease_idle_ms).await?;
             }
         }
         match self.flush_outbox(record, now).await {
@@ -1175,6 +1177,11 @@ impl DurableObject for VaultKey {
                 .ok()
                 .and_then(|v| v.to_string().parse::<i64>().ok())
                 .map_or(SETTLE_DEADLINE_MS, |ms| ms.max(1_000)),
+            lease_idle_ms: env
+                .var("KEYBRAKE_LEASE_IDLE_MS")
+                .ok()
+                .and_then(|v| v.to_string().parse::<i64>().ok())
+                .map_or(LEASE_IDLE_MS, |ms| ms.max(100)),
             state,
             env,
             cached: RefCell::new(None),
@@ -1208,7 +1215,7 @@ impl DurableObject for VaultKey {
                 if let Some(leases) = leases {
                     // A key under a budget comes back when idle to hand back its lease.
                     let due = if leases {
-                        due.min(now + LEASE_IDLE_MS)
+                        due.min(now + self.lease_idle_ms)
                     } else {
                         due
                     };

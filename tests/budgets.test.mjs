@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { received, useKeybrake } from "./support/setup.mjs";
 
-const ctx = useKeybrake();
+// Idle keys hand leases back after 1 s here (10 s by default).
+const ctx = useKeybrake({ KEYBRAKE_LEASE_IDLE_MS: "1000" });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function budget(body) {
