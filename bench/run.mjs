@@ -35,10 +35,17 @@ function startUpstream() {
   return new Promise((resolve) => child.stdout.once("data", (d) => resolve({ child, url: `http://127.0.0.1:${String(d).trim()}` })));
 }
 
+/** Runs the load generator in its own process. Asynchronously: this
+ * process must keep reading the Workers' logs, or workerd blocks on a full
+ * stdout pipe. */
 function load(url, connections, requests, durationMs = SECONDS * 1000) {
   const config = JSON.stringify({ url, connections, warmupMs: 1000, durationMs, requests });
-  const out = execFileSync(process.execPath, [path.join(root, "bench/load.mjs"), config], { maxBuffer: 1 << 26 });
-  return JSON.parse(String(out));
+  const child = spawn(process.execPath, [path.join(root, "bench/load.mjs"), config], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  return new Promise((resolve, reject) =>
+    child.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load.mjs exited ${code}`)))),
+  );
 }
 
 async function startPassthrough(upstream) {
@@ -104,7 +111,7 @@ async function main() {
     for (const c of CONCURRENCY) {
       for (const s of scenarios) {
         if (ONLY && !ONLY.test(s.name)) continue;
-        const r = load(s.url, c, s.requests);
+        const r = await load(s.url, c, s.requests);
         const key = `${s.name}\u0000${c}`;
         rows.set(key, [...(rows.get(key) ?? []), r]);
         console.log(`round ${round}  ${s.name.padEnd(34)} c=${String(c).padStart(2)}  p50 ${r.p50} ms  p90 ${r.p90} ms  p99 ${r.p99} ms  ${r.rps} req/s  ${JSON.stringify(r.statuses)}`);

@@ -48,6 +48,7 @@ test("every documented management status is answered, in the documented shape", 
   kb.issuedTokens.set(issuer.json.token, 1);
   const asIssuer = { authorization: `Bearer ${issuer.json.token}` };
   const missingIssuer = `/v1/issuers/iss_${"0".repeat(24)}`;
+  const budgetId = (await kb.admin("/v1/budgets", { method: "POST", body: { vendor: "resend", daily_usd_cap: 5 } })).json.id;
   const calls = [
     ["POST", "/v1/keys", { body: newKey }],
     ["POST", "/v1/keys", { body: newKey, headers: { "idempotency-key": "openapi-1" } }],
@@ -73,6 +74,16 @@ test("every documented management status is answered, in the documented shape", 
     ["GET", "/v1/usage?group_by=month"],
     ["GET", "/v1/usage", { anonymous: true }],
     ["POST", "/v1/keys", { body: { ...newKey, daily_usd_cap: 11 }, headers: asIssuer, anonymous: true }],
+    ["POST", "/v1/budgets", { body: { vendor: "stripe", label_prefix: "openapi", daily_usd_cap: 100 } }],
+    ["POST", "/v1/budgets", { body: { vendor: "stripe", daily_usd_cap: 0 } }],
+    ["POST", "/v1/budgets", { body: { vendor: "stripe", daily_usd_cap: 1 }, anonymous: true }],
+    ["POST", "/v1/budgets", { body: { vendor: "stripe", daily_usd_cap: 1 }, headers: asIssuer, anonymous: true }],
+    ["GET", "/v1/budgets"],
+    ["GET", "/v1/budgets", { anonymous: true }],
+    ["GET", `/v1/budgets/${budgetId}`],
+    ["GET", `/v1/budgets/bud_${"0".repeat(24)}`],
+    ["DELETE", `/v1/budgets/${budgetId}`],
+    ["DELETE", `/v1/budgets/bud_${"0".repeat(24)}`],
     ["POST", "/v1/issuers", { body: newIssuer }],
     ["POST", "/v1/issuers", { body: { ...newIssuer, max_live_keys: 0 } }],
     ["POST", "/v1/issuers", { body: newIssuer, anonymous: true }],
