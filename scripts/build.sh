@@ -9,4 +9,5 @@ if [ -n "${KEYBRAKE_SKIP_BUILD:-}" ] && [ -f build/index.js ]; then exit 0; fi
 export WASM_BINDGEN_BIN=wasm-bindgen
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 [ -x "$ESBUILD_BIN" ] || unset ESBUILD_BIN
-exec worker-build --release
+worker-build --release
+node scripts/strip-wasm-names.mjs build/index_bg.wasm

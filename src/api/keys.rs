@@ -1,6 +1,6 @@
 //! `/v1/keys`: issue, read, list and revoke vault keys.
 
-use futures_util::future::{join, join_all};
+use futures_util::future::{join3, join_all};
 use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
@@ -286,12 +286,6 @@ pub async fn create(mut req: Request, env: &Env, now: i64, caller: &Caller) -> A
         budgets: vec![],
     };
     let db = env.d1(store::DB).map_err(internal)?;
-    // The account budgets this key spends under, as of now; a budget made
-    // later is attached to live keys when it is made.
-    let mut record = record;
-    record.budgets = store::budgets_for(&db, &record.vendor, &record.label)
-        .await
-        .map_err(internal)?;
     // An issuer's object admits the key first: its ceilings, and a slot
     // under max_live_keys taken in the same step.
     let issuer = match caller {
@@ -336,9 +330,21 @@ async fn create_new(
     token: &str,
     now: i64,
 ) -> ApiResult<Response> {
-    // The object and the D1 row are written side by side; if either fails
-    // the other is undone, so nothing is half-written.
-    let (made, listed) = join(object.init(record), store::insert_key(db, record)).await;
+    // The object and the D1 row are written side by side, while the account
+    // budgets it falls under are looked up; if anything fails the rest is
+    // undone, so nothing is half-written.
+    let (made, listed, budgets) = join3(
+        object.init(record),
+        store::insert_key(db, record),
+        store::budgets_for(db, &record.vendor, &record.label),
+    )
+    .await;
+    // Bound before the token is shown, so no call escapes a budget.
+    let listed = match (listed, &made, budgets) {
+        (Ok(()), Ok(Ok(())), Ok(budgets)) => bind_budgets(object, &budgets).await,
+        (Ok(()), _, Err(e)) => Err(e),
+        (listed, _, _) => listed,
+    };
     match (made, listed) {
         (Ok(Ok(())), Ok(())) => {}
         (made, listed) => {
@@ -360,6 +366,16 @@ async fn create_new(
     issued(201, record, token, now)
 }
 
+/// Binds a new key to the account budgets it falls under.
+async fn bind_budgets(object: &VaultKeyClient, budgets: &[String]) -> worker::Result<()> {
+    for budget in budgets {
+        if !object.attach_budget(budget).await? {
+            return Err(worker::Error::RustError(format!("binding {budget} failed")));
+        }
+    }
+    Ok(())
+}
+
 /// An issuance with an `Idempotency-Key`: the key's object is the one
 /// place that decides whether the key exists, so concurrent and retried
 /// requests all end with one key. A repeat answers `200` with the same key
@@ -372,6 +388,12 @@ async fn create_idempotent(
     now: i64,
 ) -> ApiResult<Response> {
     let first = object.init(&record).await.map_err(internal)?.is_ok();
+    // Bound on every attempt (binding is idempotent): a first attempt that
+    // stopped before binding is completed by its retry.
+    let budgets = store::budgets_for(db, &record.vendor, &record.label)
+        .await
+        .map_err(internal)?;
+    bind_budgets(object, &budgets).await.map_err(internal)?;
     let stored = if first {
         record
     } else {
