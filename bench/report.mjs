@@ -150,9 +150,16 @@ found, and the changes since the baseline removed:
   production: 8 statements per priced create (7 for other calls).
 - **Per-call configuration.** The USD rate table was parsed from JSON on every
   call; it is parsed once per isolate. The record is shared, not cloned.
+- **Function names in the module.** The \`.wasm\` carried a 315 KB \`name\`
+  section (debug names); \`scripts/strip-wasm-names.mjs\` drops it after the
+  build (\`KEYBRAKE_KEEP_WASM_NAMES=1\` keeps it for CPU profiles).
 - **Disk syncs.** With local state on this VM's disk every SQLite commit waits
   for an fsync; Cloudflare does not charge storage latency to the isolate's CPU.
   The benchmark keeps local state on tmpfs (same code, same SQLite).
+
+Since the baseline, each call also writes one JSON log line (Workers Logs)
+and carries what the vendor read for the key's constraints; under Miniflare
+the log line crosses into the Node process that reads workerd's output.
 
 What is left is mostly the runtime's own per-call work: two Durable Object
 \`fetch\`es (a Request and a Response object each way, headers, JSON bodies),
