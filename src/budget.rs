@@ -159,7 +159,7 @@ impl DurableObject for Budget {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let body = req.text().await?;
-        let path = req.path();
+        let path = crate::objects::op(&req);
         if path == "/put" {
             let mut record: BudgetRecord = serde_json::from_str(&body)?;
             // Re-creating a budget keeps its first creation time.

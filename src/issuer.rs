@@ -155,7 +155,7 @@ impl DurableObject for Issuer {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let body = req.text().await?;
-        let path = req.path();
+        let path = crate::objects::op(&req);
         if path == "/init" {
             let record: IssuerRecord = serde_json::from_str(&body)?;
             if self.record()?.is_some() {

@@ -41,22 +41,24 @@ async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::Schedu
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
-    let path = req.path();
+    // Parsed once: the `url` crate runs IDNA on every host it parses.
+    let url = req.url()?;
+    let path = url.path().to_owned();
+    let query = url.query().map(str::to_owned);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
 
     // Proxy, by host (`stripe.<anything>`: for SDKs that cannot add a path
     // prefix) or by path (`/<vendor>/<vendor path>`).
-    let url = req.url()?;
     let host = url.host_str().unwrap_or_default();
     let by_host = host
         .split_once('.')
         .and_then(|(first, _)| vendors::vendor_for(first));
     if let Some(vendor) = by_host {
-        return proxy_or_fail(req, env, ctx, vendor, &path).await;
+        return proxy_or_fail(req, env, ctx, vendor, &path, query).await;
     }
     if let Some(vendor) = segments.first().and_then(|s| vendors::vendor_for(s)) {
         let vendor_path = &path[1 + vendor.name().len()..];
-        return proxy_or_fail(req, env, ctx, vendor, vendor_path).await;
+        return proxy_or_fail(req, env, ctx, vendor, vendor_path, query).await;
     }
 
     let answer = match (req.method(), segments.as_slice()) {
@@ -79,8 +81,9 @@ async fn proxy_or_fail(
     ctx: Context,
     vendor: &'static dyn vendors::Vendor,
     vendor_path: &str,
+    query: Option<String>,
 ) -> Result<Response> {
-    match proxy::handle(req, env, ctx, vendor, vendor_path).await {
+    match proxy::handle(req, env, ctx, vendor, vendor_path, query).await {
         Ok(response) => Ok(response),
         // A runtime failure (the key's object unreachable, storage): nothing
         // was forwarded, and the details stay in the logs.

@@ -71,6 +71,7 @@ pub async fn handle(
     ctx: Context,
     vendor: &'static dyn Vendor,
     vendor_path: &str,
+    query: Option<String>,
 ) -> Result<Response> {
     let request_id = request_id();
     let started = now_ms();
@@ -141,7 +142,6 @@ pub async fn handle(
     };
     let run_id = run_id.and_then(|r| r.ok());
     let (body, new_content_type) = prepared.unwrap_or_default();
-    let query = req.url()?.query().map(str::to_owned);
     let accounts = vendor
         .account_headers()
         .iter()

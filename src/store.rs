@@ -111,7 +111,7 @@ fn opt_num(n: Option<i64>) -> JsValue {
 
 /// Lists a key. Listing it again is a no-op (an idempotent replay repairs
 /// a row its first attempt failed to write).
-pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
+fn insert_key_statement(db: &D1Database, record: &KeyRecord) -> Result<D1PreparedStatement> {
     db.prepare(
         "INSERT INTO keys (id, label, vendor, allowed_endpoints, allowed_accounts, daily_cap_micros,
                            created_at, expires_at, revoked_at, spent_day, spent_micros, constraints, issuer_id)
@@ -132,10 +132,35 @@ pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
             None => JsValue::NULL,
         },
         opt_text(record.issuer_id.as_deref()),
-    ])?
-    .run()
-    .await?;
+    ])
+}
+
+pub async fn insert_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
+    insert_key_statement(db, record)?.run().await?;
     Ok(())
+}
+
+/// Lists a key and, in the same D1 round trip, finds the account budgets
+/// it falls under.
+pub async fn insert_key_and_find_budgets(
+    db: &D1Database,
+    record: &KeyRecord,
+) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let results = db
+        .batch(vec![
+            insert_key_statement(db, record)?,
+            budgets_statement(db, &record.vendor, &record.label)?,
+        ])
+        .await?;
+    let found: Vec<Id> = match results.get(1) {
+        Some(r) => r.results()?,
+        None => Vec::new(),
+    };
+    Ok(found.into_iter().map(|r| r.id).collect())
 }
 
 pub async fn delete_key(db: &D1Database, id: &str) -> Result<()> {
@@ -596,18 +621,21 @@ pub async fn list_budgets(db: &D1Database) -> Result<Vec<BudgetRow>> {
 }
 
 /// The budgets a new key of `vendor` labelled `label` spends under.
+fn budgets_statement(db: &D1Database, vendor: &str, label: &str) -> Result<D1PreparedStatement> {
+    db.prepare(
+        "SELECT id FROM budgets WHERE deleted_at IS NULL AND vendor = ?1
+           AND (label_prefix IS NULL OR substr(?2, 1, length(label_prefix)) = label_prefix)
+         ORDER BY id",
+    )
+    .bind(&[text(vendor), text(label)])
+}
+
 pub async fn budgets_for(db: &D1Database, vendor: &str, label: &str) -> Result<Vec<String>> {
     #[derive(Deserialize)]
     struct Id {
         id: String,
     }
-    let rows: Vec<Id> = db
-        .prepare(
-            "SELECT id FROM budgets WHERE deleted_at IS NULL AND vendor = ?1
-               AND (label_prefix IS NULL OR substr(?2, 1, length(label_prefix)) = label_prefix)
-             ORDER BY id",
-        )
-        .bind(&[text(vendor), text(label)])?
+    let rows: Vec<Id> = budgets_statement(db, vendor, label)?
         .all()
         .await?
         .results()?;

@@ -1196,7 +1196,7 @@ impl DurableObject for VaultKey {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         self.recover().await?;
         let body = req.text().await?;
-        match req.path().as_str() {
+        match crate::objects::op(&req).as_str() {
             "/authorize" => {
                 let attempt: Attempt = serde_json::from_str(&body)?;
                 let decision = self.decide(&attempt).await?;

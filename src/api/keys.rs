@@ -1,6 +1,6 @@
 //! `/v1/keys`: issue, read, list and revoke vault keys.
 
-use futures_util::future::{join3, join_all};
+use futures_util::future::{join, join_all};
 use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
@@ -333,17 +333,15 @@ async fn create_new(
     // The object and the D1 row are written side by side, while the account
     // budgets it falls under are looked up; if anything fails the rest is
     // undone, so nothing is half-written.
-    let (made, listed, budgets) = join3(
+    let (made, listed) = join(
         object.init(record),
-        store::insert_key(db, record),
-        store::budgets_for(db, &record.vendor, &record.label),
+        store::insert_key_and_find_budgets(db, record),
     )
     .await;
     // Bound before the token is shown, so no call escapes a budget.
-    let listed = match (listed, &made, budgets) {
-        (Ok(()), Ok(Ok(())), Ok(budgets)) => bind_budgets(object, &budgets).await,
-        (Ok(()), _, Err(e)) => Err(e),
-        (listed, _, _) => listed,
+    let listed = match (listed, &made) {
+        (Ok(budgets), Ok(Ok(()))) => bind_budgets(object, &budgets).await,
+        (listed, _) => listed.map(|_| ()),
     };
     match (made, listed) {
         (Ok(Ok(())), Ok(())) => {}

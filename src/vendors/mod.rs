@@ -139,8 +139,14 @@ pub trait Vendor: Sync {
 
     /// The id of the object a successful money-moving call created.
     fn created_object_id(&self, response_body: &[u8]) -> Option<String> {
-        let v: Value = serde_json::from_slice(response_body).ok()?;
-        v.get("id")?.as_str().map(str::to_owned)
+        // Only `id` is kept; the rest is skipped, not built into a tree.
+        #[derive(Deserialize)]
+        struct Created {
+            id: String,
+        }
+        serde_json::from_slice::<Created>(response_body)
+            .ok()
+            .map(|c| c.id)
     }
 
     /// The error body the vendor's SDK understands, carrying Keybrake's code.
