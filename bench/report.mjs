@@ -158,8 +158,13 @@ found, and the changes since the baseline removed:
   The benchmark keeps local state on tmpfs (same code, same SQLite).
 
 Since the baseline, each call also writes one JSON log line (Workers Logs)
-and carries what the vendor read for the key's constraints; under Miniflare
-the log line crosses into the Node process that reads workerd's output.
+and carries what the vendor read for the key's constraints. In a CPU
+profile the log line is the largest new cost (its JSON, and under Miniflare
+the copy into the Node process that reads workerd's output); together they
+took back part of what the fixes above saved on one hot key. This shared VM
+also drifts by tens of percent between runs (the floor's own p50 at c=1
+ranged from 1.1 to 2.6 ms today), which is why rows are medians of
+interleaved rounds and the ratios matter more than the absolute numbers.
 
 What is left is mostly the runtime's own per-call work: two Durable Object
 \`fetch\`es (a Request and a Response object each way, headers, JSON bodies),
