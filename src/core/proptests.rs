@@ -33,6 +33,36 @@ fn pathish() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.concat())
 }
 
+/// Patterns over a tiny alphabet, so covering pairs and matching paths
+/// turn up often: `[METHOD ]/a/*/b/**`.
+fn small_pattern() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![Just(""), Just("GET "), Just("POST "), Just("HEAD ")],
+        prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("*")], 1..4),
+        any::<bool>(),
+    )
+        .prop_map(|(m, segs, rest)| {
+            format!("{m}/{}{}", segs.join("/"), if rest { "/**" } else { "" })
+        })
+}
+
+fn small_path() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c")], 1..6)
+        .prop_map(|segs| format!("/{}", segs.join("/")))
+}
+
+/// Whether a pattern's method prefix lets `method` through.
+fn method_ok(pattern: &str, method: &str) -> bool {
+    match pattern.split_once(' ') {
+        None => true,
+        Some((m, _)) => m == method || (m == "GET" && method == "HEAD"),
+    }
+}
+
+fn method() -> impl Strategy<Value = String> {
+    prop_oneof![Just("GET"), Just("HEAD"), Just("POST")].prop_map(str::to_owned)
+}
+
 proptest! {
     #[test]
     fn canonical_paths_hold_nothing_ambiguous(raw in pathish()) {
@@ -137,5 +167,33 @@ proptest! {
         let n = sms::segments(&body);
         prop_assert!(n >= 1);
         prop_assert!(n as usize <= body.encode_utf16().count().max(1) * 2);
+    }
+
+    /// Issuer ceilings rest on `covers`: whenever a ceiling covers a key's
+    /// pattern, every call the key's pattern lets through, the ceiling lets
+    /// through too.
+    #[test]
+    fn a_covering_pattern_matches_everything_the_covered_one_does(
+        ceiling in small_pattern(), key in small_pattern(), fill in small_path(), method in method()
+    ) {
+        // A path the key's pattern matches, by construction: each `*` and
+        // the trailing `**` filled from `fill`.
+        let mut fills = fill.trim_start_matches('/').split('/').cycle();
+        let key_path = key.rsplit(' ').next().unwrap_or(&key);
+        let path: String = key_path
+            .trim_start_matches('/')
+            .split('/')
+            .map(|seg| match seg {
+                "*" => fills.next().unwrap_or("c").to_owned(),
+                "**" => format!("{}/{}", fills.next().unwrap_or("c"), fills.next().unwrap_or("c")),
+                lit => lit.to_owned(),
+            })
+            .fold(String::new(), |acc, seg| acc + "/" + &seg);
+        if let (Ok(c), Ok(k), Ok(p)) = (EndpointPattern::parse(&ceiling), EndpointPattern::parse(&key), canonicalize(&path)) {
+            prop_assert!(k.matches(&method, &p) || !method_ok(&key, &method), "{} should match {} {}", key, method, path);
+            if c.covers(&k) && k.matches(&method, &p) {
+                prop_assert!(c.matches(&method, &p), "{} covers {} but not {} {}", ceiling, key, method, path);
+            }
+        }
     }
 }
