@@ -45,13 +45,14 @@ ${date}, commit \`${commit}\`, ${machine}.
 
 | run | cases | result |
 | --- | --- | --- |
-| property tests (\`src/core/proptests.rs\`: paths, patterns, forms, JSON→form, durations, money, instants, tokens, SMS segments) | ${propCases} per property | ${propSummary} |
+| property tests (\`src/core/proptests.rs\`: paths, patterns, pattern coverage (issuer ceilings), forms, JSON→form, durations, money, instants, tokens, SMS segments) | ${propCases} per property | ${propSummary} |
 | schemathesis against \`docs/openapi.json\` (management API; examples, coverage, fuzzing, stateful phases; checks: no 5xx, status codes, response schemas, content types) | ${stExamples} examples per operation | ${stSummary}; server errors: ${serverErrors} |
 | reliability + hostile + restart suites, repeated | ${soak.length} rounds | ${soak.join("; ")} |
 
 Bugs these runs found and that are fixed: a duration ending in a multi-byte
 character panicked (\`"5é"\`); a form body containing a real U+FFFD was
 refused as undecodable; an endpoint pattern longer than any path was
-accepted.
+accepted; the issuer and budget routes answered 401/403 where the
+description documented neither.
 `;
 writeFileSync(new URL("../docs/reliability.md", import.meta.url), doc);
