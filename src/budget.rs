@@ -10,15 +10,12 @@ use worker::*;
 
 use crate::core::money::Money;
 use crate::error::ApiError;
-use crate::objects::ObjectStub;
+use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
 
 pub const BINDING: &str = "BUDGET";
 
+/// Its tables beside `RECORD_TABLE`.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS record (
-  one INTEGER PRIMARY KEY CHECK (one = 1),
-  json TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS grants (
   day INTEGER NOT NULL,
   key_id TEXT NOT NULL,
@@ -86,11 +83,6 @@ pub struct BudgetState {
     pub keys_today: u64,
 }
 
-#[derive(Deserialize)]
-struct Row<T> {
-    v: T,
-}
-
 #[durable_object]
 pub struct Budget {
     state: State,
@@ -102,33 +94,13 @@ impl Budget {
     }
 
     fn record(&self) -> Result<Option<BudgetRecord>> {
-        let exists: Vec<Row<String>> = self
-            .sql()
-            .exec(
-                "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'record'",
-                None,
-            )?
-            .to_array()?;
-        if exists.is_empty() {
-            return Ok(None);
-        }
-        let rows: Vec<Row<String>> = self
-            .sql()
-            .exec("SELECT json AS v FROM record", None)?
-            .to_array()?;
-        rows.first()
-            .map(|r| serde_json::from_str(&r.v))
-            .transpose()
-            .map_err(Into::into)
+        load_record(&self.sql())
     }
 
     fn save(&self, record: &BudgetRecord) -> Result<()> {
+        self.sql().exec(RECORD_TABLE, None)?;
         self.sql().exec(SCHEMA, None)?;
-        self.sql().exec(
-            "INSERT INTO record (one, json) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET json = excluded.json",
-            vec![serde_json::to_string(record)?.into()],
-        )?;
-        Ok(())
+        save_record(&self.sql(), record)
     }
 
     fn leased(&self, day: i64) -> Result<(Money, u64)> {

@@ -9,15 +9,12 @@ use worker::*;
 use crate::core::ceilings::{Ceilings, KeyAsk};
 use crate::core::token::constant_time_eq;
 use crate::error::{ApiError, ErrorCode};
-use crate::objects::ObjectStub;
+use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
 
 pub const BINDING: &str = "ISSUER";
 
+/// Its tables beside `RECORD_TABLE`.
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS record (
-  one INTEGER PRIMARY KEY CHECK (one = 1),
-  json TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS keys (
   id TEXT PRIMARY KEY,
   expires_at INTEGER NOT NULL,
@@ -104,32 +101,11 @@ impl Issuer {
     }
 
     fn record(&self) -> Result<Option<IssuerRecord>> {
-        let exists: Vec<Row<String>> = self
-            .sql()
-            .exec(
-                "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'record'",
-                None,
-            )?
-            .to_array()?;
-        if exists.is_empty() {
-            return Ok(None);
-        }
-        let rows: Vec<Row<String>> = self
-            .sql()
-            .exec("SELECT json AS v FROM record", None)?
-            .to_array()?;
-        rows.first()
-            .map(|r| serde_json::from_str(&r.v))
-            .transpose()
-            .map_err(Into::into)
+        load_record(&self.sql())
     }
 
     fn save(&self, record: &IssuerRecord) -> Result<()> {
-        self.sql().exec(
-            "INSERT INTO record (one, json) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET json = excluded.json",
-            vec![serde_json::to_string(record)?.into()],
-        )?;
-        Ok(())
+        save_record(&self.sql(), record)
     }
 
     fn live(&self, now: i64) -> Result<Vec<String>> {
@@ -164,6 +140,7 @@ impl DurableObject for Issuer {
                     record.id
                 )));
             }
+            self.sql().exec(RECORD_TABLE, None)?;
             self.sql().exec(SCHEMA, None)?;
             self.save(&record)?;
             return Response::from_json(&record);

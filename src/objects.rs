@@ -1,7 +1,54 @@
 //! Calling a Durable Object from the Worker: one POST of JSON per operation.
 
-use serde::Serialize;
-use worker::{Env, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker::{Env, Result, SqlStorage};
+
+/// The table every Keybrake object keeps its one JSON record in.
+pub const RECORD_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS record (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  json TEXT NOT NULL
+);
+";
+
+#[derive(Deserialize)]
+struct Json {
+    json: String,
+}
+
+/// An object's record, or `None` before it was created (reading creates
+/// nothing: a forged id cannot make an object grow storage).
+pub fn load_record<T: DeserializeOwned>(sql: &SqlStorage) -> Result<Option<T>> {
+    #[derive(Deserialize)]
+    struct Name {
+        #[allow(dead_code)]
+        name: String,
+    }
+    let exists: Vec<Name> = sql
+        .exec(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'record'",
+            None,
+        )?
+        .to_array()?;
+    if exists.is_empty() {
+        return Ok(None);
+    }
+    let rows: Vec<Json> = sql.exec("SELECT json FROM record", None)?.to_array()?;
+    rows.first()
+        .map(|r| serde_json::from_str(&r.json))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// Writes an object's record (its table must exist: `RECORD_TABLE`).
+pub fn save_record<T: Serialize>(sql: &SqlStorage, record: &T) -> Result<()> {
+    sql.exec(
+        "INSERT INTO record (one, json) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET json = excluded.json",
+        vec![serde_json::to_string(record)?.into()],
+    )?;
+    Ok(())
+}
 
 /// The operation a Worker asked an object for: the path of
 /// `https://object/<op>`, read without a URL parser (the `url` crate runs

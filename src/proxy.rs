@@ -124,13 +124,7 @@ pub async fn handle(
     let charge = match (&path, &prepared, &upstream_auth) {
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e.clone()),
         (Ok(path), Ok((body, _)), Ok(_)) => rate_table(&config).and_then(|rates| {
-            let input = PricingInput {
-                method: &method,
-                path,
-                body,
-                rates: &rates,
-                config: &config,
-            };
+            let input = PricingInput::new(&method, path, body, &rates, &config);
             // What the key's constraints judge, read from the same body.
             facts = vendor.facts(&input);
             vendor.price(&input)

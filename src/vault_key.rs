@@ -25,7 +25,7 @@ use crate::ledger::{
     check_access, follow_up_cost, ledger_day, reserve, settle_as, Attempt, Decision, KeyRecord,
     PricedObject, SettleAs, Settlement,
 };
-use crate::objects::ObjectStub;
+use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
 use crate::store;
 use crate::vendors::Charge;
 
@@ -56,10 +56,6 @@ const RETRY_MAX_MS: i64 = 60_000;
 const OUTBOX_ADDED: &[(&str, &str)] = &[("trace_id", "trace_id TEXT"), ("run_id", "run_id TEXT")];
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS record (
-  one INTEGER PRIMARY KEY CHECK (one = 1),
-  json TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS day_spend (
   day INTEGER PRIMARY KEY,
   held INTEGER NOT NULL DEFAULT 0,
@@ -249,18 +245,9 @@ impl VaultKey {
         if let Some(cached) = self.cached.borrow().as_ref() {
             return Ok(Some(cached.clone()));
         }
-        let exists: Vec<Row<String>> = self.query(
-            "SELECT name AS v FROM sqlite_master WHERE type = 'table' AND name = 'record'",
-            vec![],
-        )?;
-        if exists.is_empty() {
-            return Ok(None);
-        }
-        let rows: Vec<Row<String>> = self.query("SELECT json AS v FROM record", vec![])?;
-        let Some(row) = rows.into_iter().next() else {
+        let Some(record) = load_record::<KeyRecord>(self.sql())? else {
             return Ok(None);
         };
-        let record: KeyRecord = serde_json::from_str(&row.v)?;
         let allowlist = Allowlist::parse(&record.allowed_endpoints).map_err(Error::RustError)?;
         let loaded = Rc::new(Loaded { record, allowlist });
         *self.cached.borrow_mut() = Some(loaded.clone());
@@ -268,10 +255,7 @@ impl VaultKey {
     }
 
     fn save_record(&self, record: &KeyRecord) -> Result<()> {
-        self.run(
-            "INSERT INTO record (one, json) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET json = excluded.json",
-            vec![serde_json::to_string(record)?.into()],
-        )?;
+        save_record(self.sql(), record)?;
         let allowlist = Allowlist::parse(&record.allowed_endpoints).map_err(Error::RustError)?;
         *self.cached.borrow_mut() = Some(Rc::new(Loaded {
             record: record.clone(),
@@ -1010,6 +994,7 @@ impl VaultKey {
                 record.id
             ))));
         }
+        self.sql().exec(RECORD_TABLE, None)?;
         self.sql().exec(SCHEMA, None)?;
         self.save_record(record)?;
         Ok(Ok(()))

@@ -9,7 +9,7 @@ use worker::{Env, Request, Response};
 use super::keys::internal;
 use super::{json_object, opt_str, reject_unknown};
 use crate::budget::{BudgetClient, BudgetRecord};
-use crate::core::money::{Money, MAX_MONEY};
+use crate::core::money::Money;
 use crate::core::time::{to_rfc3339, utc_day};
 use crate::core::token::hex;
 use crate::error::{ApiError, ApiResult};
@@ -64,24 +64,11 @@ pub async fn put(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
             "must be 1 to 200 characters",
         ));
     }
-    let cap = match body.get("daily_usd_cap") {
-        Some(Value::Number(n)) => Money::parse_usd(&n.to_string()),
-        Some(Value::String(s)) => Money::parse_usd(s),
-        Some(_) => {
-            return Err(ApiError::field(
-                "daily_usd_cap",
-                "must be a number of dollars",
-            ))
-        }
-        None => return Err(ApiError::field("daily_usd_cap", "is required")),
-    }
+    let cap = Money::from_json_limit(
+        body.get("daily_usd_cap")
+            .ok_or_else(|| ApiError::field("daily_usd_cap", "is required"))?,
+    )
     .map_err(|e| ApiError::field("daily_usd_cap", e))?;
-    if cap == Money::ZERO || cap > MAX_MONEY {
-        return Err(ApiError::field(
-            "daily_usd_cap",
-            format!("must be above zero and at most {MAX_MONEY}"),
-        ));
-    }
     let id = budget_id(&vendor, label_prefix.as_deref());
     let record = BudgetClient::for_budget(env, &id)
         .map_err(internal)?

@@ -10,7 +10,7 @@ use crate::core::constraints::Constraints;
 use crate::core::currency::RateTable;
 use crate::core::duration::{format_secs, parse_duration_secs, parse_ttl_secs};
 use crate::core::endpoint::Allowlist;
-use crate::core::money::{Money, MAX_MONEY};
+use crate::core::money::Money;
 use crate::core::time::{to_rfc3339, utc_day};
 use crate::core::token::{derive_idempotent, mint_token, KeyId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -132,28 +132,11 @@ fn parse_new_key(
             ))
         }
     };
-    let daily_cap = match body.get("daily_usd_cap") {
-        // The number's written form, not an f64: 0.1 stays exactly 0.1.
-        Some(Value::Number(n)) => Money::parse_usd(&n.to_string()),
-        Some(Value::String(s)) => Money::parse_usd(s),
-        Some(_) => {
-            return Err(ApiError::field(
-                "daily_usd_cap",
-                "must be a number of dollars",
-            ))
-        }
-        None => return Err(ApiError::field("daily_usd_cap", "is required")),
-    }
+    let daily_cap = Money::from_json_limit(
+        body.get("daily_usd_cap")
+            .ok_or_else(|| ApiError::field("daily_usd_cap", "is required"))?,
+    )
     .map_err(|e| ApiError::field("daily_usd_cap", e))?;
-    if daily_cap == Money::ZERO {
-        return Err(ApiError::field("daily_usd_cap", "must be above zero"));
-    }
-    if daily_cap > MAX_MONEY {
-        return Err(ApiError::field(
-            "daily_usd_cap",
-            format!("must be at most {MAX_MONEY}"),
-        ));
-    }
     let ttl_secs = match body.get("expires_in") {
         Some(Value::String(s)) => parse_ttl_secs(s, max_ttl_secs),
         Some(Value::Number(n)) => match n.as_u64() {

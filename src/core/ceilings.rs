@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use crate::core::constraints::{Constraints, FieldError};
 use crate::core::duration::{format_secs, parse_duration_secs};
 use crate::core::endpoint::Allowlist;
-use crate::core::money::{Money, MAX_MONEY};
+use crate::core::money::Money;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ceilings {
@@ -111,20 +111,12 @@ impl Ceilings {
             None => return Err(err("endpoint_ceiling", "is required")),
         };
         let money = |field: &str| -> Result<Option<Money>, FieldError> {
-            let m = match body.get(field) {
-                None | Some(Value::Null) => return Ok(None),
-                Some(Value::Number(n)) => Money::parse_usd(&n.to_string()),
-                Some(Value::String(s)) => Money::parse_usd(s),
-                Some(_) => return Err(err(field, "must be a number of dollars")),
+            match body.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => Money::from_json_limit(v)
+                    .map(Some)
+                    .map_err(|e| err(field, e)),
             }
-            .map_err(|e| err(field, e.to_string()))?;
-            if m == Money::ZERO || m > MAX_MONEY {
-                return Err(err(
-                    field,
-                    format!("must be above zero and at most {MAX_MONEY}"),
-                ));
-            }
-            Ok(Some(m))
         };
         let max_daily_usd_cap =
             money("max_daily_usd_cap")?.ok_or_else(|| err("max_daily_usd_cap", "is required"))?;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::core::money::{Money, MAX_MONEY};
+use crate::core::money::Money;
 
 /// Every constraint a key may carry. `None` means "not constrained".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -386,19 +386,7 @@ impl Constraints {
 }
 
 fn dollars(name: &str, v: &Value) -> Result<Money, FieldError> {
-    let m = match v {
-        Value::Number(n) => Money::parse_usd(&n.to_string()),
-        Value::String(s) => Money::parse_usd(s),
-        _ => return Err(field_err(name, "must be a number of dollars")),
-    }
-    .map_err(|e| field_err(name, e.to_string()))?;
-    if m == Money::ZERO || m > MAX_MONEY {
-        return Err(field_err(
-            name,
-            format!("must be above zero and at most {MAX_MONEY}"),
-        ));
-    }
-    Ok(m)
+    Money::from_json_limit(v).map_err(|e| field_err(name, e))
 }
 
 fn count(name: &str, v: &Value, min: u64, max: u64) -> Result<u64, FieldError> {

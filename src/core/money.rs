@@ -64,6 +64,23 @@ impl Money {
 
     /// The amount as a JSON number (for API output). Exact for any amount a
     /// person would type; display only, never fed back into the ledger.
+    /// A cap or limit as the API takes it: a JSON number (its written form,
+    /// so 0.1 stays exactly 0.1) or a decimal string, above zero and at most
+    /// `MAX_MONEY`. The error says what is wrong, for the field's name to
+    /// precede.
+    pub fn from_json_limit(value: &serde_json::Value) -> Result<Money, String> {
+        let m = match value {
+            serde_json::Value::Number(n) => Money::parse_usd(&n.to_string()),
+            serde_json::Value::String(s) => Money::parse_usd(s),
+            _ => return Err("must be a number of dollars".into()),
+        }
+        .map_err(|e| e.to_string())?;
+        if m == Money::ZERO || m > MAX_MONEY {
+            return Err(format!("must be above zero and at most {MAX_MONEY}"));
+        }
+        Ok(m)
+    }
+
     pub fn to_json(self) -> serde_json::Value {
         if self.0.is_multiple_of(MICROS_PER_USD) {
             return serde_json::Value::from(self.0 / MICROS_PER_USD);

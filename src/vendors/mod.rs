@@ -8,8 +8,11 @@ pub mod stripe;
 pub mod twilio;
 
 use crate::core::constraints::CallFacts;
+use std::cell::OnceCell;
+
 use crate::core::currency::RateTable;
 use crate::core::endpoint::CanonicalPath;
+use crate::core::form::FormBody;
 use crate::core::money::Money;
 use crate::core::token::KeyId;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -51,6 +54,44 @@ pub struct PricingInput<'a> {
     pub rates: &'a RateTable,
     /// For configurable unit prices (`TWILIO_SMS_USD_PER_SEGMENT`, …).
     pub config: &'a dyn ConfigSource,
+    /// The body read once, by whichever of `price` and `facts` asks first.
+    form: OnceCell<Result<FormBody, String>>,
+    json: OnceCell<Option<Value>>,
+}
+
+impl<'a> PricingInput<'a> {
+    pub fn new(
+        method: &'a str,
+        path: &'a CanonicalPath,
+        body: &'a [u8],
+        rates: &'a RateTable,
+        config: &'a dyn ConfigSource,
+    ) -> PricingInput<'a> {
+        PricingInput {
+            method,
+            path,
+            body,
+            rates,
+            config,
+            form: OnceCell::new(),
+            json: OnceCell::new(),
+        }
+    }
+
+    /// The body as a form, strictly decoded (parsed on first use).
+    pub fn form(&self) -> Result<&FormBody, String> {
+        self.form
+            .get_or_init(|| FormBody::parse_strict(self.body))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The body as JSON, or `None` when it is not (parsed on first use).
+    pub fn json(&self) -> Option<&Value> {
+        self.json
+            .get_or_init(|| serde_json::from_slice(self.body).ok())
+            .as_ref()
+    }
 }
 
 /// Reads configuration by name (Worker Secrets and vars in production, a map

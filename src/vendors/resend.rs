@@ -99,10 +99,10 @@ impl Vendor for Resend {
         if !input.method.eq_ignore_ascii_case("POST") {
             return facts;
         }
-        let Ok(body) = serde_json::from_slice::<Value>(input.body) else {
+        let Some(body) = input.json() else {
             return facts;
         };
-        let emails: Vec<&Value> = match (segments.as_slice(), &body) {
+        let emails: Vec<&Value> = match (segments.as_slice(), body) {
             (["emails"], email) => vec![email],
             (["emails", "batch"], Value::Array(items)) => items.iter().collect(),
             _ => return facts,
@@ -139,13 +139,14 @@ impl Vendor for Resend {
         }
         let segments: Vec<&str> = input.path.segments().collect();
         let per_email = || unit_price(input.config, "RESEND_USD_PER_EMAIL", "0.0009");
-        let body = || -> ApiResult<Value> {
-            serde_json::from_slice(input.body)
-                .map_err(|_| ApiError::bad_request("sending email needs a JSON body"))
+        let body = || -> ApiResult<&Value> {
+            input
+                .json()
+                .ok_or_else(|| ApiError::bad_request("sending email needs a JSON body"))
         };
         match segments.as_slice() {
             ["emails"] => Ok(Charge::Usage {
-                usd: times(per_email()?, recipients(&body()?, "")?)?,
+                usd: times(per_email()?, recipients(body()?, "")?)?,
             }),
             ["emails", "batch"] => {
                 let body = body()?;
@@ -201,13 +202,13 @@ mod tests {
         let rates = RateTable::default();
         let path = canonicalize(path).unwrap();
         let body = body.to_string();
-        Resend.price(&PricingInput {
-            method: "POST",
-            path: &path,
-            body: body.as_bytes(),
-            rates: &rates,
-            config: &MapConfig(vec![]),
-        })
+        Resend.price(&PricingInput::new(
+            "POST",
+            &path,
+            body.as_bytes(),
+            &rates,
+            &MapConfig(vec![]),
+        ))
     }
 
     fn usd(micros: u64) -> ApiResult<Charge> {

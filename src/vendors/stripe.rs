@@ -3,7 +3,7 @@
 
 use super::{required, Charge, ConfigSource, PricingInput, Vendor};
 use crate::core::constraints::CallFacts;
-use crate::core::form::{json_to_form, FormBody};
+use crate::core::form::json_to_form;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use serde_json::{json, Value};
 
@@ -87,7 +87,7 @@ impl Vendor for Stripe {
             return facts;
         }
         // A body that does not parse is refused by `price`.
-        let Ok(form) = FormBody::parse_strict(input.body) else {
+        let Ok(form) = input.form() else {
             return facts;
         };
         for (k, v) in form.pairs() {
@@ -111,7 +111,7 @@ impl Vendor for Stripe {
         if !input.method.eq_ignore_ascii_case("POST") {
             return Ok(Charge::Free);
         }
-        let form = FormBody::parse_strict(input.body).map_err(ApiError::bad_request)?;
+        let form = input.form().map_err(ApiError::bad_request)?;
         let field = |name: &str| form.get(name).map_err(ApiError::bad_request);
         let segments: Vec<&str> = input.path.segments().collect();
         let stated_amount = |name: &str| -> ApiResult<Option<u64>> {
@@ -222,13 +222,13 @@ mod tests {
     fn price(method: &str, path: &str, body: &str) -> ApiResult<Charge> {
         let rates = RateTable::parse(r#"{"eur":"1.10","jpy":"0.0067"}"#).unwrap();
         let path = canonicalize(path).unwrap();
-        Stripe.price(&PricingInput {
+        Stripe.price(&PricingInput::new(
             method,
-            path: &path,
-            body: body.as_bytes(),
-            rates: &rates,
-            config: &MapConfig(vec![]),
-        })
+            &path,
+            body.as_bytes(),
+            &rates,
+            &MapConfig(vec![]),
+        ))
     }
 
     fn code(r: ApiResult<Charge>) -> ErrorCode {

@@ -14,7 +14,6 @@ use sha2::{Digest, Sha256};
 use super::{required, times, unit_price, Charge, ConfigSource, PricingInput, Vendor};
 use crate::core::constraints::CallFacts;
 use crate::core::endpoint::{canonicalize, CanonicalPath};
-use crate::core::form::FormBody;
 use crate::core::sms::{self, MAX_BODY_CHARS};
 use crate::core::token::{hex, KeyId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -99,7 +98,7 @@ impl Vendor for Twilio {
         if !input.method.eq_ignore_ascii_case("POST") || !is_message {
             return facts;
         }
-        let Ok(form) = FormBody::parse_strict(input.body) else {
+        let Ok(form) = input.form() else {
             return facts;
         };
         facts.to = form.all("To").into_iter().map(str::to_owned).collect();
@@ -119,7 +118,7 @@ impl Vendor for Twilio {
         let segments: Vec<&str> = input.path.segments().collect();
         match segments.as_slice() {
             [API_VERSION, "Accounts", _, "Messages.json"] => {
-                let form = FormBody::parse_strict(input.body).map_err(ApiError::bad_request)?;
+                let form = input.form().map_err(ApiError::bad_request)?;
                 if form
                     .get("ContentSid")
                     .map_err(ApiError::bad_request)?
@@ -201,13 +200,13 @@ mod tests {
     fn price(path: &str, body: &str) -> ApiResult<Charge> {
         let rates = RateTable::default();
         let path = canonicalize(path).unwrap();
-        Twilio.price(&PricingInput {
-            method: "POST",
-            path: &path,
-            body: body.as_bytes(),
-            rates: &rates,
-            config: &config(),
-        })
+        Twilio.price(&PricingInput::new(
+            "POST",
+            &path,
+            body.as_bytes(),
+            &rates,
+            &config(),
+        ))
     }
 
     const MESSAGES: &str = "/2010-04-01/Accounts/AC1/Messages.json";
