@@ -104,7 +104,6 @@ pub trait Vendor: Sync {
     /// The path prefix and the `vendor` of a key: `stripe`.
     fn name(&self) -> &'static str;
 
-    /// The upstream base URL, e.g. `https://api.stripe.com`.
     /// Where the real API lives by default: `https://api.stripe.com`.
     fn default_api_base(&self) -> &'static str;
 
