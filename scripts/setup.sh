@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Keybrake needs on a fresh machine, skipping what is
 # already there: the wasm target, worker-build and wasm-bindgen-cli (pinned to
-# the versions in ../shared/TOOLCHAIN.md's table), and the npm packages.
+# versions known to work together with worker 0.8.7 and Node 20), and the npm
+# packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

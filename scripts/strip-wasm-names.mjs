@@ -1,8 +1,8 @@
 // Drops the `name` custom section (function names for debuggers and
 // profilers, about a fifth of the module) from the built Worker's .wasm.
 // `strip = true` in Cargo.toml would also drop symbols wasm-bindgen needs;
-// binaryen's wasm-opt would do this but worker-build downloads it, so it is
-// off (../shared/TOOLCHAIN.md). KEYBRAKE_KEEP_WASM_NAMES=1 keeps the names
+// binaryen's wasm-opt would do this but worker-build downloads it from a
+// host this machine may not reach, so it is off (Cargo.toml). KEYBRAKE_KEEP_WASM_NAMES=1 keeps the names
 // (for CPU profiles).
 import { readFileSync, writeFileSync } from "node:fs";
 

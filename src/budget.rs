@@ -31,9 +31,18 @@ pub struct BudgetRecord {
     #[serde(default)]
     pub label_prefix: Option<String>,
     pub daily_cap: Money,
+    /// A cap over every day (an issuer's `max_total_spend_usd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_cap: Option<Money>,
     pub created_at: i64,
     #[serde(default)]
     pub deleted: bool,
+}
+
+/// The budget that carries an issuer's spend ceilings; every key the
+/// issuer mints is bound to it.
+pub fn issuer_budget_id(issuer_id: &str) -> String {
+    format!("issuer:{issuer_id}")
 }
 
 /// How much of a lease to grant: at least the shortfall, up to `want`, and
@@ -124,6 +133,23 @@ impl Budget {
     }
 }
 
+impl Budget {
+    /// Everything leased on any day (what a total cap bounds).
+    fn leased_ever(&self) -> Result<Money> {
+        #[derive(Deserialize)]
+        struct Sum {
+            total: Option<u64>,
+        }
+        let rows: Vec<Sum> = self
+            .sql()
+            .exec("SELECT SUM(granted) AS total FROM grants", None)?
+            .to_array()?;
+        Ok(Money::from_micros(
+            rows.first().and_then(|s| s.total).unwrap_or(0),
+        ))
+    }
+}
+
 impl DurableObject for Budget {
     fn new(state: State, _env: Env) -> Self {
         Budget { state }
@@ -155,7 +181,10 @@ impl DurableObject for Budget {
                     });
                 }
                 let (leased, _) = self.leased(ask.day)?;
-                let remaining = record.daily_cap.saturating_sub(leased);
+                let mut remaining = record.daily_cap.saturating_sub(leased);
+                if let Some(total) = record.total_cap {
+                    remaining = remaining.min(total.saturating_sub(self.leased_ever()?));
+                }
                 let granted = grant_size(remaining, ask.shortfall, ask.want);
                 if granted > Money::ZERO {
                     self.sql().exec(

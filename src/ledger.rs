@@ -246,7 +246,6 @@ pub fn follow_up_cost(
     object: &str,
     known: Option<PricedObject>,
     minor: Option<u64>,
-    unknown_is_free: bool,
 ) -> Result<(Money, Option<PricedObject>), ApiError> {
     match (known, minor) {
         (Some(_), None) => Ok((Money::ZERO, None)),
@@ -275,11 +274,37 @@ pub fn follow_up_cost(
                 }),
             ))
         }
-        (None, _) if unknown_is_free => Ok((Money::ZERO, None)),
         (None, _) => Err(ApiError::unpriceable(format!(
             "{object} was not created through this key, so the money this step moves is unknown"
         ))),
     }
+}
+
+/// What refunding `minor` of an object (all of it when `None`) costs: the
+/// share of what the key priced it at, rounded up. The refund is in the
+/// object's own currency, whatever the client states.
+pub fn refund_cost(
+    object: &str,
+    known: Option<PricedObject>,
+    minor: Option<u64>,
+) -> Result<Money, ApiError> {
+    let p = known.ok_or_else(|| {
+        ApiError::unpriceable(format!(
+            "{object} was not created through this key, so the money a refund of it moves is unknown"
+        ))
+    })?;
+    let Some(m) = minor else {
+        return Ok(p.usd);
+    };
+    if p.minor == 0 {
+        return Err(ApiError::unpriceable(format!(
+            "{object} was priced at zero; a refund of it cannot be converted"
+        )));
+    }
+    let cost = (p.usd.micros() as u128 * m as u128).div_ceil(p.minor as u128);
+    u64::try_from(cost)
+        .map(Money::from_micros)
+        .map_err(|_| ApiError::unpriceable("amount is too large"))
 }
 
 /// Reserves `cost` against today's cap. `committed` is everything held or
@@ -491,15 +516,12 @@ mod tests {
             minor: 2000,
             usd: Money::from_micros(20_000_000),
         });
+        assert_eq!(follow_up_cost("pi", paid, None), Ok((Money::ZERO, None)));
         assert_eq!(
-            follow_up_cost("pi", paid, None, false),
+            follow_up_cost("pi", paid, Some(1500)),
             Ok((Money::ZERO, None))
         );
-        assert_eq!(
-            follow_up_cost("pi", paid, Some(1500), false),
-            Ok((Money::ZERO, None))
-        );
-        let (extra, new) = follow_up_cost("pi", paid, Some(3000), false).unwrap();
+        let (extra, new) = follow_up_cost("pi", paid, Some(3000)).unwrap();
         assert_eq!(extra, Money::from_micros(10_000_000));
         assert_eq!(
             new,
@@ -509,12 +531,35 @@ mod tests {
             })
         );
         assert_eq!(
-            follow_up_cost("pi", None, None, false).unwrap_err().code,
+            follow_up_cost("pi", None, None).unwrap_err().code,
             ErrorCode::UnpriceableRequest
         );
         assert_eq!(
-            follow_up_cost("pi", None, Some(5), true),
-            Ok((Money::ZERO, None))
+            follow_up_cost("pi", None, Some(5)).unwrap_err().code,
+            ErrorCode::UnpriceableRequest,
+            "a new amount on a payment another key priced is not free"
+        );
+    }
+
+    #[test]
+    fn refunds_cost_their_share_of_the_priced_payment() {
+        // A payment of ₹1,000.00 priced $12: its refunds are in rupees.
+        let inr = Some(PricedObject {
+            minor: 100_000,
+            usd: Money::from_micros(12_000_000),
+        });
+        assert_eq!(
+            refund_cost("pi", inr, None),
+            Ok(Money::from_micros(12_000_000))
+        );
+        assert_eq!(
+            refund_cost("pi", inr, Some(50_000)),
+            Ok(Money::from_micros(6_000_000))
+        );
+        assert_eq!(refund_cost("pi", inr, Some(1)), Ok(Money::from_micros(120)));
+        assert_eq!(
+            refund_cost("pi", None, Some(1)).unwrap_err().code,
+            ErrorCode::UnpriceableRequest
         );
     }
 

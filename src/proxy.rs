@@ -2,12 +2,15 @@
 //!
 //! 1. authenticate: the token's shape and checksum, offline
 //! 2. route: the vendor path exactly as it will be forwarded
-//! 3. price: the vendor reads the money the call moves from its body
-//! 4. reserve: the key's Durable Object checks the key and reserves the cost
+//! 3. read: query, headers and body exactly as the vendor will read them,
+//!    or refused; what is forwarded is Keybrake's own encoding of them
+//! 4. price: the vendor's catalogue classifies the call (default deny) and
+//!    reads the money it moves
+//! 5. reserve: the key's Durable Object checks the key and reserves the cost
 //!    against today's cap, recording the audit row
-//! 5. forward: the real secret replaces the vault key
-//! 6. settle: keep (2xx, 5xx, no answer) or release (4xx)
-//! 7. respond: the vendor's answer plus Keybrake's headers; the audit row
+//! 6. forward: the real secret replaces the vault key
+//! 7. settle: keep (2xx, 5xx, no answer) or release (4xx)
+//! 8. respond: the vendor's answer plus Keybrake's headers; the audit row
 //!    reaches D1 through the object's alarm
 //!
 //! One Durable Object round-trip before forwarding and none to D1.
@@ -26,6 +29,8 @@ use worker::{
     Context, Delay, Env, Headers, Request, Response, ResponseBody, ResponseBuilder, Result,
 };
 
+use crate::core::body;
+use crate::core::catalogue::OperatorCatalogue;
 use crate::core::constraints::CallFacts;
 use crate::core::currency::RateTable;
 use crate::core::endpoint::canonicalize;
@@ -36,34 +41,12 @@ use crate::http::{now_ms, EnvConfig};
 use crate::ledger::{settle_as, Attempt, Decision, SettleAs, Settlement};
 use crate::store::{self, AuditRow};
 use crate::vault_key::{Settled, VaultKeyClient};
-use crate::vendors::{Charge, ConfigSource, PricingInput, Vendor};
+use crate::vendors::{
+    header_use, vendor_for, Charge, ConfigSource, HeaderUse, PricingInput, Vendor,
+};
 
 /// Largest request body Keybrake will read and price.
 const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// Request headers never forwarded: the client's credential, hop-by-hop
-/// headers, and what the edge adds about the client.
-fn forwardable(name: &str) -> bool {
-    !(matches!(
-        name,
-        "authorization"
-            | "host"
-            | "content-length"
-            | "connection"
-            | "keep-alive"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "upgrade"
-            | "cookie"
-            | "forwarded"
-            | "x-real-ip"
-            | "true-client-ip"
-    ) || name.starts_with("cf-")
-        || name.starts_with("x-forwarded-")
-        || name.starts_with("proxy-")
-        || name.starts_with("keybrake-"))
-}
 
 pub async fn handle(
     mut req: Request,
@@ -115,27 +98,46 @@ pub async fn handle(
         .and_then(|p| vendor.forward_path(p, &key_id, &config));
     let forward_path = path.as_ref().map_or(vendor_path, |p| p.as_str()).to_owned();
 
-    // 3. price
+    // 3. read: the request exactly as the vendor will. Its parameters come
+    // from the body alone (a write's query string is refused), and the
+    // body forwarded is Keybrake's encoding of what it read.
+    let read = matches!(method.as_str(), "GET" | "HEAD");
+    let query_ok = query_allowed(&method, query.as_deref());
+    let (headers, semantic, header_problem) = forwarded_headers(vendor, req.headers())?;
     let content_type = req.headers().get("content-type")?;
-    let body = read_body(&mut req).await;
-    let prepared = body.and_then(|b| vendor.prepare_body(content_type.as_deref(), b));
+    let params = read_body(&mut req)
+        .await
+        .and_then(|b| body::read_body(vendor.body_shape(), &method, content_type.as_deref(), &b));
     let upstream_auth = vendor.upstream_authorization(&config);
+
+    // 4. price: refused unless the vendor's catalogue (or the operator's)
+    // classifies the call; what the key's constraints judge is read from
+    // the same parameters.
     let mut facts = CallFacts::default();
-    let charge = match (&path, &prepared, &upstream_auth) {
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e.clone()),
-        (Ok(path), Ok((body, _)), Ok(_)) => rate_table(&config).and_then(|rates| {
-            let input = PricingInput::new(&method, path, body, &rates, &config);
-            // What the key's constraints judge, read from the same body.
-            facts = vendor.facts(&input);
-            vendor.price(&input)
-        }),
+    let charge = match (&path, &params, &upstream_auth, query_ok, header_problem) {
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) => Err(e.clone()),
+        (.., Err(e), _) | (.., Some(e)) => Err(e),
+        (Ok(path), Ok(params), Ok(_), Ok(()), None) => rate_table(&config)
+            .and_then(|rates| Ok((rates, operator_catalogue(&config)?)))
+            .and_then(|(rates, operator)| {
+                let input = PricingInput {
+                    method: &method,
+                    path,
+                    params,
+                    rates: &rates,
+                    config: &config,
+                    operator: &operator,
+                };
+                facts = vendor.facts(&input);
+                vendor.price(&input)
+            }),
     };
     let charge = match &run_id {
         Some(Err(e)) => Err(e.clone()),
         _ => charge,
     };
     let run_id = run_id.and_then(|r| r.ok());
-    let (body, new_content_type) = prepared.unwrap_or_default();
+    let (body, new_content_type) = params.map(|p| p.encode()).unwrap_or_default();
     let accounts = vendor
         .account_headers()
         .iter()
@@ -149,15 +151,9 @@ pub async fn handle(
         vendor.api_base(&config).trim_end_matches('/'),
         forward_path
     );
-    if let Some(q) = &query {
+    if let (Some(q), true) = (&query, read) {
         url.push('?');
         url.push_str(q);
-    }
-    let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
-        if forwardable(&name) {
-            headers.append(&name, &value)?;
-        }
     }
     if let Ok(auth) = &upstream_auth {
         headers.set("authorization", auth)?;
@@ -174,7 +170,7 @@ pub async fn handle(
             method: method.clone(),
             // Only an idempotent retry compares fingerprints.
             fingerprint: match &idempotency_key {
-                Some(_) => fingerprint(&method, &forward_path, query.as_deref(), &body),
+                Some(_) => fingerprint(&method, &forward_path, query.as_deref(), &semantic, &body),
                 None => String::new(),
             },
             path: forward_path,
@@ -199,7 +195,7 @@ pub async fn handle(
         clock_offset: hooks.now.map_or(0, |n| n - now_ms()),
         started,
     };
-    // Steps 4-6 run as a task the runtime keeps alive after the client has
+    // Steps 5-7 run as a task the runtime keeps alive after the client has
     // gone, so a call that reached the vendor is always settled.
     let (reply, response) = oneshot::channel();
     ctx.wait_until(call.run(reply));
@@ -210,7 +206,7 @@ pub async fn handle(
     })
 }
 
-/// Everything steps 4-6 need, owned, so they can outlive the request.
+/// Everything steps 5-7 need, owned, so they can outlive the request.
 struct Call {
     attempt: Attempt,
     object: VaultKeyClient,
@@ -250,7 +246,7 @@ impl Call {
         } = &self;
         let request_id = attempt.request_id.as_str();
 
-        // 4. reserve
+        // 5. reserve
         let (decision, label) = match object.authorize(attempt).await {
             Ok(a) => (a.decision, a.label),
             Err(e) => {
@@ -261,12 +257,15 @@ impl Call {
         let (cost, remaining) = match decision {
             Decision::Allowed { cost, remaining } => (cost, remaining),
             Decision::Denied { error, audited } => {
-                let _ = reply.send(deny(*vendor, &error, request_id, Some(key_id)));
-                self.log(label.as_deref(), Some(&error), Money::ZERO, None);
+                // A credential that failed is nobody's: it is neither
+                // attributed to the key it named nor told that key's id.
+                let owner = (error.code != ErrorCode::InvalidKey).then_some(key_id.as_str());
+                let _ = reply.send(deny(*vendor, &error, request_id, owner));
+                self.log(label.as_deref(), Some(&error), Money::ZERO, None, owner);
                 if !audited {
                     let mut row = orphan_row(
                         request_id,
-                        Some(key_id),
+                        owner,
                         *vendor,
                         &attempt.method,
                         &attempt.path,
@@ -296,7 +295,7 @@ impl Call {
                 .map(|_| ());
         }
 
-        // 5. forward
+        // 6. forward
         let timeout = crate::http::upstream_timeout_ms(env);
         let upstream = send(&self.url, &self.method, &self.headers, &self.body, timeout).await;
         let status = upstream.as_ref().ok().map(web_sys::Response::status);
@@ -338,7 +337,7 @@ impl Call {
             now: self.now(),
         };
 
-        // 6. settle. A release (the vendor refused: 4xx) lands before the
+        // 7. settle. A release (the vendor refused: 4xx) lands before the
         // client hears back, so the freed cap is usable by its very next
         // call. Anything kept settles after the reply: the reservation
         // already counts, and a step on an object created here waits in the
@@ -355,7 +354,7 @@ impl Call {
         let _ = reply.send(respond(
             *vendor, upstream, request_id, key_id, cost, remaining,
         ));
-        self.log(label.as_deref(), None, cost, status);
+        self.log(label.as_deref(), None, cost, status, Some(key_id));
         if !release {
             self.settle(settlement).await?;
         }
@@ -366,12 +365,19 @@ impl Call {
         now_ms() + self.clock_offset
     }
 
-    fn log(&self, label: Option<&str>, error: Option<&ApiError>, cost: Money, status: Option<u16>) {
+    fn log(
+        &self,
+        label: Option<&str>,
+        error: Option<&ApiError>,
+        cost: Money,
+        status: Option<u16>,
+        key_id: Option<&str>,
+    ) {
         let a = &self.attempt;
         CallLog {
             event: "keybrake.call",
             request_id: &a.request_id,
-            key_id: Some(&self.key_id),
+            key_id,
             label,
             vendor: self.vendor.name(),
             method: &a.method,
@@ -458,7 +464,7 @@ struct Answer {
     body: ResponseBody,
 }
 
-/// Step 7, respond: the vendor's answer with Keybrake's headers, or a 502
+/// Step 8, respond: the vendor's answer with Keybrake's headers, or a 502
 /// when no answer came.
 fn respond(
     vendor: &dyn Vendor,
@@ -518,6 +524,51 @@ impl TestHooks {
             skip_settle: header("keybrake-test-skip-settle").as_deref() == Some("1"),
         }
     }
+}
+
+/// A write's query string is refused: Stripe and Twilio read it as
+/// parameters, and Keybrake prices the body alone.
+fn query_allowed(method: &str, query: Option<&str>) -> std::result::Result<(), ApiError> {
+    match query {
+        Some(q) if !q.is_empty() && !matches!(method, "GET" | "HEAD") => Err(ApiError {
+            param: Some("query".into()),
+            ..ApiError::bad_request(format!(
+                "a {method} may not carry a query string: the vendor would read it as parameters; send them in the body"
+            ))
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The headers to forward, the ones that make two calls different (for the
+/// idempotency fingerprint), and the first header that refuses the call.
+fn forwarded_headers(
+    vendor: &dyn Vendor,
+    client: &Headers,
+) -> Result<(Headers, Vec<String>, Option<ApiError>)> {
+    let headers = Headers::new();
+    let mut semantic = Vec::new();
+    let mut problem = None;
+    for (name, value) in client.entries() {
+        match header_use(vendor, &name) {
+            HeaderUse::Semantic => {
+                headers.append(&name, &value)?;
+                semantic.push(format!("{name}:{value}"));
+            }
+            HeaderUse::Cosmetic => headers.append(&name, &value)?,
+            HeaderUse::Dropped => {}
+            HeaderUse::Refused => {
+                problem.get_or_insert(ApiError::field(
+                    &name,
+                    format!(
+                        "is a {} header Keybrake does not know; it could change what the call does",
+                        vendor.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((headers, semantic, problem))
 }
 
 /// The vault key from `Authorization: Bearer <key>` or Basic auth, where it
@@ -598,14 +649,52 @@ pub(crate) fn rate_table(
     Ok(rates)
 }
 
-fn fingerprint(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> String {
+/// What makes two requests the same call: method, path, query, the
+/// headers that change what the vendor does (`Stripe-Account`,
+/// `Stripe-Version`) and the body as forwarded (its content type follows
+/// from it).
+/// The operator's catalogue additions (`KEYBRAKE_CATALOGUE`), parsed once
+/// per isolate. A broken one fails every call closed, naming the problem.
+pub(crate) fn operator_catalogue(
+    config: &dyn ConfigSource,
+) -> std::result::Result<Rc<OperatorCatalogue>, ApiError> {
+    thread_local! {
+        static PARSED: RefCell<Option<(String, Rc<OperatorCatalogue>)>> = const { RefCell::new(None) };
+    }
+    let text = config.get("KEYBRAKE_CATALOGUE").unwrap_or_default();
+    if let Some(parsed) = PARSED.with_borrow(|p| {
+        p.as_ref()
+            .filter(|(t, _)| *t == text)
+            .map(|(_, c)| c.clone())
+    }) {
+        return Ok(parsed);
+    }
+    let parsed = Rc::new(
+        OperatorCatalogue::parse(&text, &|v| vendor_for(v).is_some())
+            .map_err(|e| ApiError::new(ErrorCode::NotConfigured, e))?,
+    );
+    PARSED.set(Some((text, parsed.clone())));
+    Ok(parsed)
+}
+
+fn fingerprint(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &[String],
+    body: &[u8],
+) -> String {
+    let mut headers = headers.to_vec();
+    headers.sort();
     let mut h = Sha256::new();
-    h.update(method.as_bytes());
-    h.update(b"\n");
-    h.update(path.as_bytes());
-    h.update(b"?");
-    h.update(query.unwrap_or("").as_bytes());
-    h.update(b"\n");
+    for part in [method, path, query.unwrap_or("")] {
+        h.update(part.as_bytes());
+        h.update(b"\n");
+    }
+    for header in &headers {
+        h.update(header.as_bytes());
+        h.update(b"\n");
+    }
     h.update(body);
     hex(&h.finalize())
 }
@@ -725,36 +814,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_credentials_and_edge_headers_are_not_forwarded() {
-        for h in [
-            "authorization",
-            "cookie",
-            "cf-connecting-ip",
-            "x-forwarded-for",
-            "host",
-            "keybrake-anything",
-        ] {
-            assert!(!forwardable(h), "{h}");
-        }
-        for h in [
-            "stripe-version",
-            "idempotency-key",
-            "content-type",
-            "user-agent",
-        ] {
-            assert!(forwardable(h), "{h}");
-        }
-    }
-
-    #[test]
-    fn fingerprints_differ_by_body() {
+    fn fingerprints_differ_by_body_and_by_account_and_version() {
+        let fp = |headers: &[&str], body: &[u8]| {
+            let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+            fingerprint("POST", "/v1/x", None, &headers, body)
+        };
+        assert_ne!(fp(&[], b"amount=1"), fp(&[], b"amount=2"));
+        assert_eq!(fp(&[], b"a"), fp(&[], b"a"));
+        assert_ne!(fp(&[], b"a"), fp(&["stripe-account:acct_1"], b"a"));
         assert_ne!(
-            fingerprint("POST", "/v1/x", None, b"amount=1"),
-            fingerprint("POST", "/v1/x", None, b"amount=2")
+            fp(&["stripe-version:2020-08-27"], b"a"),
+            fp(&["stripe-version:2024-06-20"], b"a")
         );
         assert_eq!(
-            fingerprint("POST", "/v1/x", None, b"a"),
-            fingerprint("POST", "/v1/x", None, b"a")
+            fp(&["a:1", "b:2"], b"a"),
+            fp(&["b:2", "a:1"], b"a"),
+            "header order does not matter"
         );
     }
 }

@@ -22,8 +22,8 @@ use crate::core::endpoint::Allowlist;
 use crate::core::money::Money;
 use crate::error::{ApiError, ErrorCode};
 use crate::ledger::{
-    check_access, follow_up_cost, ledger_day, reserve, settle_as, Attempt, Decision, KeyRecord,
-    PricedObject, SettleAs, Settlement,
+    check_access, follow_up_cost, ledger_day, refund_cost, reserve, settle_as, Attempt, Decision,
+    KeyRecord, PricedObject, SettleAs, Settlement,
 };
 use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
 use crate::store;
@@ -46,14 +46,22 @@ const LEASE_CALLS: u64 = 16;
 const LEASE_IDLE_MS: i64 = 10_000;
 /// How long a step on an unknown object waits for creates in flight.
 const CREATE_WAIT_MS: i64 = 2_000;
+/// How long an idempotent retry waits for its first attempt's answer
+/// before it is charged as a call of its own.
+const PRIOR_WAIT_MS: i64 = 5_000;
 /// Audit rows sent to D1 per batch.
 const FLUSH_BATCH: usize = 50;
 /// Backoff bounds for retrying D1 flushes.
 const RETRY_MIN_MS: i64 = 1_000;
 const RETRY_MAX_MS: i64 = 60_000;
 
-/// Outbox columns added since the first release: (name, definition).
-const OUTBOX_ADDED: &[(&str, &str)] = &[("trace_id", "trace_id TEXT"), ("run_id", "run_id TEXT")];
+/// Columns added since the first release: (table, name, definition).
+/// An idempotency key recorded before `at` existed counts as expired.
+const COLUMNS_ADDED: &[(&str, &str, &str)] = &[
+    ("outbox", "trace_id", "trace_id TEXT"),
+    ("outbox", "run_id", "run_id TEXT"),
+    ("idempotency", "at", "at INTEGER NOT NULL DEFAULT 0"),
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS day_spend (
@@ -78,7 +86,9 @@ CREATE INDEX IF NOT EXISTS reservations_held ON reservations (state, held_at);
 CREATE TABLE IF NOT EXISTS idempotency (
   idem_key TEXT PRIMARY KEY,
   request_id TEXT NOT NULL,
-  fingerprint TEXT NOT NULL
+  fingerprint TEXT NOT NULL,
+  -- When the first attempt was made: vendors forget keys after a day.
+  at INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS priced_objects (
   object TEXT PRIMARY KEY,
@@ -154,6 +164,9 @@ enum Verdict {
     Decided(Decision),
     /// Ask again once the creates in flight have settled.
     AwaitCreates,
+    /// An identical retry of a call still held: ask again once the vendor
+    /// has answered the first (kept: a free replay; released: a new call).
+    AwaitPrior,
     /// The key's lease on an account budget is short: lease more, then ask
     /// again.
     NeedLease {
@@ -325,7 +338,9 @@ impl VaultKey {
 
     /// Decides one attempt. No `await` between reading the ledger and
     /// writing the reservation: this is the atomic step.
-    fn authorize(&self, attempt: &Attempt) -> Result<Verdict> {
+    /// `waited`: a held first attempt has been waited on long enough; the
+    /// retry is then charged as a call of its own.
+    fn authorize(&self, attempt: &Attempt, waited: bool) -> Result<Verdict> {
         let Some(loaded) = self.record()? else {
             return Ok(Verdict::Decided(Decision::Denied {
                 error: ApiError::new(ErrorCode::InvalidKey, "this vault key is not valid"),
@@ -341,6 +356,15 @@ impl VaultKey {
         };
         let record = &loaded.record;
         if let Err(error) = check_access(record, &loaded.allowlist, attempt) {
+            // A token whose secret does not match is not this key's call:
+            // anyone can write a well-formed token for a known key id, so
+            // its attempt must not land in this key's audit log.
+            if error.code == ErrorCode::InvalidKey {
+                return Ok(Verdict::Decided(Decision::Denied {
+                    error,
+                    audited: false,
+                }));
+            }
             return deny(error);
         }
         let charge = match &attempt.charge {
@@ -348,23 +372,34 @@ impl VaultKey {
             Err(error) => return deny(error.clone()),
         };
 
-        // An identical retry of a call that is held or kept rides free: the
-        // vendor replays it rather than moving money twice.
+        // An identical retry of a call the vendor has already acted on rides
+        // free: the vendor replays its first answer. Not while the first is
+        // still held (the vendor may yet refuse it, and then this one would
+        // be the call that moves money), and not once the vendor has
+        // forgotten the key.
         let replay = match &attempt.idempotency_key {
             Some(key) => {
                 #[derive(Deserialize)]
                 struct Prior {
                     fingerprint: String,
                     state: String,
+                    at: i64,
                 }
                 let prior: Vec<Prior> = self.query(
-                    "SELECT i.fingerprint, r.state FROM idempotency i
+                    "SELECT i.fingerprint, r.state, i.at FROM idempotency i
                      JOIN reservations r ON r.request_id = i.request_id WHERE i.idem_key = ?",
                     vec![key.as_str().into()],
                 )?;
-                prior
-                    .first()
-                    .is_some_and(|p| p.fingerprint == attempt.fingerprint && p.state != "released")
+                let window = crate::vendors::vendor_for(&record.vendor)
+                    .map_or(0, |v| v.idempotency_window_ms());
+                let same = prior.first().filter(|p| {
+                    p.fingerprint == attempt.fingerprint && attempt.now - p.at < window
+                });
+                match same.map(|p| p.state.as_str()) {
+                    Some("kept") => true,
+                    Some("held") if !waited => return Ok(Verdict::AwaitPrior),
+                    _ => false,
+                }
             }
             None => false,
         };
@@ -382,31 +417,25 @@ impl VaultKey {
                         usd: *usd,
                     }),
                 ),
-                Charge::FollowUp {
-                    object,
-                    minor,
-                    unknown_is_free,
-                } => {
-                    #[derive(Deserialize)]
-                    struct Known {
-                        minor: u64,
-                        usd: u64,
-                    }
-                    let known: Vec<Known> = self.query(
-                        "SELECT minor, usd FROM priced_objects WHERE object = ?",
-                        vec![object.as_str().into()],
-                    )?;
-                    let known = known.first().map(|k| PricedObject {
-                        minor: k.minor,
-                        usd: Money::from_micros(k.usd),
-                    });
+                Charge::FollowUp { object, minor } => {
+                    let known = self.priced_object(object)?;
                     // The object may come from a create this key just made
                     // whose settlement (which records it) is still on its way.
-                    if known.is_none() && !unknown_is_free && self.creates_in_flight()? {
+                    if known.is_none() && self.creates_in_flight()? {
                         return Ok(Verdict::AwaitCreates);
                     }
-                    match follow_up_cost(object, known, *minor, *unknown_is_free) {
+                    match follow_up_cost(object, known, *minor) {
                         Ok(priced) => priced,
+                        Err(error) => return deny(error),
+                    }
+                }
+                Charge::Refund { object, minor } => {
+                    let known = self.priced_object(object)?;
+                    if known.is_none() && self.creates_in_flight()? {
+                        return Ok(Verdict::AwaitCreates);
+                    }
+                    match refund_cost(object, known, *minor) {
+                        Ok(cost) => (cost, None),
                         Err(error) => return deny(error),
                     }
                 }
@@ -475,7 +504,9 @@ impl VaultKey {
         }
 
         let object = match charge {
-            Charge::FollowUp { object, .. } => Some(object.as_str()),
+            Charge::FollowUp { object, .. } | Charge::Refund { object, .. } => {
+                Some(object.as_str())
+            }
             _ => None,
         };
         self.run(
@@ -497,8 +528,8 @@ impl VaultKey {
         self.add_to_day(day, cost.micros() as i64, 0)?;
         if let (Some(key), false) = (&attempt.idempotency_key, replay) {
             self.run(
-                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint) VALUES (?, ?, ?)",
-                vec![key.as_str().into(), attempt.request_id.as_str().into(), attempt.fingerprint.as_str().into()],
+                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint, at) VALUES (?, ?, ?, ?)",
+                vec![key.as_str().into(), attempt.request_id.as_str().into(), attempt.fingerprint.as_str().into(), attempt.now.into()],
             )?;
         }
         if let Some(constraints) = &record.constraints {
@@ -506,6 +537,23 @@ impl VaultKey {
         }
         self.audit(attempt, "allowed", None, cost, false)?;
         Ok(Verdict::Decided(Decision::Allowed { cost, remaining }))
+    }
+
+    /// What this key priced an object it created at, if it did.
+    fn priced_object(&self, object: &str) -> Result<Option<PricedObject>> {
+        #[derive(Deserialize)]
+        struct Known {
+            minor: u64,
+            usd: u64,
+        }
+        let known: Vec<Known> = self.query(
+            "SELECT minor, usd FROM priced_objects WHERE object = ?",
+            vec![object.into()],
+        )?;
+        Ok(known.first().map(|k| PricedObject {
+            minor: k.minor,
+            usd: Money::from_micros(k.usd),
+        }))
     }
 
     /// `max_requests` and `rate_limit`: whether one more call fits.
@@ -686,8 +734,12 @@ impl VaultKey {
     async fn decide(&self, attempt: &Attempt) -> Result<Decision> {
         let started = Date::now().as_millis() as i64;
         loop {
-            match self.authorize(attempt)? {
+            let waited = Date::now().as_millis() as i64 - started >= PRIOR_WAIT_MS;
+            match self.authorize(attempt, waited)? {
                 Verdict::Decided(decision) => return Ok(decision),
+                Verdict::AwaitPrior => {
+                    Delay::from(std::time::Duration::from_millis(2)).await;
+                }
                 Verdict::AwaitCreates
                     if Date::now().as_millis() as i64 - started < CREATE_WAIT_MS =>
                 {
@@ -719,12 +771,21 @@ impl VaultKey {
                     self.leasing.borrow_mut().retain(|b| *b != budget);
                     let error = match leased {
                         Ok(true) => continue,
-                        Ok(false) => ApiError {
-                            param: Some(format!("budget:{budget}")),
-                            ..ApiError::new(
-                                ErrorCode::CapExhausted,
-                                format!("the account budget {budget} is spent for today"),
-                            )
+                        Ok(false) => match budget.strip_prefix("issuer:") {
+                            Some(issuer) => ApiError {
+                                param: Some("issuer.max_daily_spend_usd".into()),
+                                ..ApiError::new(
+                                    ErrorCode::CapExhausted,
+                                    format!("the keys of issuer {issuer} have spent what it may spend (max_daily_spend_usd, max_total_spend_usd)"),
+                                )
+                            },
+                            None => ApiError {
+                                param: Some(format!("budget:{budget}")),
+                                ..ApiError::new(
+                                    ErrorCode::CapExhausted,
+                                    format!("the account budget {budget} is spent for today"),
+                                )
+                            },
                         },
                         Err(e) => {
                             console_error!("budget {budget} unreachable: {e}");
@@ -1082,12 +1143,14 @@ impl VaultKey {
     fn upgrade_schema(&self) -> Result<()> {
         // New tables (every statement is IF NOT EXISTS).
         self.sql().exec(SCHEMA, None)?;
-        let columns: Vec<Row<String>> =
-            self.query("SELECT name AS v FROM pragma_table_info('outbox')", vec![])?;
-        for (name, definition) in OUTBOX_ADDED {
+        for (table, name, definition) in COLUMNS_ADDED {
+            let columns: Vec<Row<String>> = self.query(
+                &format!("SELECT name AS v FROM pragma_table_info('{table}')"),
+                vec![],
+            )?;
             if !columns.iter().any(|c| c.v == *name) {
                 self.run(
-                    &format!("ALTER TABLE outbox ADD COLUMN {definition}"),
+                    &format!("ALTER TABLE {table} ADD COLUMN {definition}"),
                     vec![],
                 )?;
             }
@@ -1122,6 +1185,7 @@ fn charge_kind(charge: &Charge) -> &'static str {
         Charge::Amount { .. } => "amount",
         Charge::Usage { .. } => "usage",
         Charge::FollowUp { .. } => "follow_up",
+        Charge::Refund { .. } => "refund",
     }
 }
 

@@ -15,6 +15,7 @@ const ceilings = (over = {}) => ({
   max_daily_usd_cap: 200,
   max_ttl: "15m",
   max_live_keys: 3,
+  max_daily_spend_usd: 1000,
   label_prefix: "billing-",
   required_constraints: { max_amount_usd: 100 },
   ...over,
@@ -158,6 +159,9 @@ test("issuer tokens: bad ceilings are refused by field; forged and vault-key tok
     [{ max_daily_usd_cap: 0 }, "max_daily_usd_cap"],
     [{ max_ttl: "2d" }, "max_ttl"],
     [{ max_live_keys: 0 }, "max_live_keys"],
+    [{ max_daily_spend_usd: undefined }, "max_daily_spend_usd"],
+    [{ max_total_spend_usd: -1 }, "max_total_spend_usd"],
+    [{ allowed_accounts: "acct_1" }, "allowed_accounts"],
     [{ required_constraints: { to: ["+1"] } }, "required_constraints.to"],
     [{ colour: "red" }, "colour"],
   ]) {
@@ -171,4 +175,71 @@ test("issuer tokens: bad ceilings are refused by field; forged and vault-key tok
   const vaultKey = await ctx.kb.issueKey({ label: "not-an-issuer" });
   assert.equal((await as(vaultKey.token).call("/v1/keys")).status, 401);
   assert.equal((await as(ADMIN_TOKEN).call(`/v1/issuers/${issuer.id}`)).json.status, "active");
+});
+
+// Issue 12, class 8: what a Worker holding an issuer token tries.
+test("an issuer cannot mint keys for accounts outside its allowed_accounts", async () => {
+  const none = await newIssuer({ label_prefix: "acct-none-" });
+  const denied = await as(none.token).call("/v1/keys", { method: "POST", body: key({ label: "acct-none-1", allowed_accounts: ["acct_victim"] }) });
+  assert.equal(denied.status, 403, denied.text);
+  assert.equal(denied.json.param, "allowed_accounts");
+  const some = await newIssuer({ label_prefix: "acct-some-", allowed_accounts: ["acct_mine"] });
+  const mine = await as(some.token).call("/v1/keys", { method: "POST", body: key({ label: "acct-some-1", allowed_accounts: ["acct_mine"] }) });
+  assert.equal(mine.status, 201, mine.text);
+  const other = await as(some.token).call("/v1/keys", { method: "POST", body: key({ label: "acct-some-2", allowed_accounts: ["acct_mine", "acct_victim"] }) });
+  assert.equal(other.json.param, "allowed_accounts");
+});
+
+test("minting, spending and revoking keys in a loop cannot pass the issuer's daily spend ceiling", async () => {
+  const issuer = await newIssuer({ label_prefix: "cycle-", max_live_keys: 1, max_daily_spend_usd: 45 });
+  let spent = 0;
+  let refused;
+  for (let round = 0; round < 6 && !refused; round++) {
+    const issued = await as(issuer.token).call("/v1/keys", { method: "POST", body: key({ label: `cycle-${round}`, daily_usd_cap: 20 }) });
+    assert.equal(issued.status, 201, issued.text);
+    for (let i = 0; i < 2; i++) {
+      const pay = await ctx.kb.proxy(issued.json.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: `cycle-${issuer.id}` } });
+      if (pay.status === 200) spent += 10;
+      else refused ??= pay;
+    }
+    assert.equal((await as(issuer.token).call(`/v1/keys/${issued.json.id}`, { method: "DELETE" })).status, 200);
+  }
+  assert.equal(refused?.status, 429, "the issuer's ceiling stopped the loop");
+  assert.equal(refused.json.error.param, "issuer.max_daily_spend_usd");
+  assert.equal(spent, 40, "$45 a day allows four $10 payments and not a fifth");
+  assert.equal(received(ctx.stripe, `cycle-${issuer.id}`).length, 4);
+});
+
+test("concurrent keys of one issuer spend exactly up to its total ceiling", async () => {
+  const issuer = await newIssuer({ label_prefix: "total-", max_live_keys: 5, max_daily_spend_usd: 1000, max_total_spend_usd: 30 });
+  const keys = [];
+  for (let i = 0; i < 5; i++) {
+    const issued = await as(issuer.token).call("/v1/keys", { method: "POST", body: key({ label: `total-${i}`, daily_usd_cap: 50 }) });
+    assert.equal(issued.status, 201, issued.text);
+    keys.push(issued.json);
+  }
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      ctx.kb.proxy(keys[i % 5].token, "/stripe/v1/payment_intents", { body: { amount: 500, currency: "usd", description: `total-${issuer.id}` } }),
+    ),
+  );
+  const ok = results.filter((r) => r.status === 200).length;
+  assert.ok(ok <= 6, `${ok} $5 payments passed a $30 total`);
+  assert.equal(received(ctx.stripe, `total-${issuer.id}`).length, ok);
+  assert.ok(results.filter((r) => r.status !== 200).every((r) => r.status === 429));
+});
+
+test("a required rate limit holds in every window, not on average", async () => {
+  const issuer = await newIssuer({ label_prefix: "rate-", required_constraints: { max_amount_usd: 100, rate_limit: { requests: 5, per: "minute" } } });
+  const hourly = await as(issuer.token).call("/v1/keys", {
+    method: "POST",
+    body: key({ label: "rate-1", constraints: { max_amount_usd: 100, rate_limit: { requests: 50, per: "hour" } } }),
+  });
+  assert.equal(hourly.status, 403, "50 an hour can all come in one minute");
+  assert.equal(hourly.json.param, "required_constraints.rate_limit");
+  const slow = await as(issuer.token).call("/v1/keys", {
+    method: "POST",
+    body: key({ label: "rate-2", constraints: { max_amount_usd: 100, rate_limit: { requests: 5, per: "hour" } } }),
+  });
+  assert.equal(slow.status, 201, slow.text);
 });

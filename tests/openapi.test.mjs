@@ -43,7 +43,7 @@ test("every documented management status is answered, in the documented shape", 
   const newKey = { label: "openapi", vendor: "stripe", allowed_endpoints: ["/v1/payment_intents"], daily_usd_cap: 5, expires_in: "5m" };
   const issued = await kb.admin("/v1/keys", { method: "POST", body: newKey, headers: { "idempotency-key": "openapi-1" } });
   const missing = `/v1/keys/key_${"0".repeat(24)}`;
-  const newIssuer = { label: "openapi-issuer", vendors: ["stripe"], endpoint_ceiling: ["POST /v1/payment_intents"], max_daily_usd_cap: 10, max_live_keys: 2 };
+  const newIssuer = { label: "openapi-issuer", vendors: ["stripe"], endpoint_ceiling: ["POST /v1/payment_intents"], max_daily_usd_cap: 10, max_live_keys: 2, max_daily_spend_usd: 100 };
   const issuer = await kb.admin("/v1/issuers", { method: "POST", body: newIssuer });
   kb.issuedTokens.set(issuer.json.token, 1);
   const asIssuer = { authorization: `Bearer ${issuer.json.token}` };
@@ -131,5 +131,7 @@ test("every documented management status is answered, in the documented shape", 
         .filter(([m]) => m !== "parameters")
         .flatMap(([m, op]) => Object.keys(op.responses).map((s) => `${m.toUpperCase()} ${template} ${s}`)),
     );
-  assert.deepEqual(documented.filter((d) => !seen.has(d)), [], "every documented status was produced");
+  // A broken configuration needs a Keybrake of its own: tests/catalogue.test.mjs produces it.
+  const elsewhere = new Set(["GET /healthz 503"]);
+  assert.deepEqual(documented.filter((d) => !seen.has(d) && !elsewhere.has(d)), [], "every documented status was produced");
 });

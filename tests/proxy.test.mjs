@@ -43,7 +43,7 @@ describe("the brief's flow end to end", () => {
     assert.equal(stripe.requests.length, before, "a revoked key reaches nothing");
   });
 
-  test("form bodies, query strings and Stripe's Basic auth pass through", async () => {
+  test("form bodies, query strings and Stripe's Basic auth pass through (the body as Keybrake encodes it)", async () => {
     const { kb, stripe } = ctx;
     const key = await kb.issueKey();
     const res = await kb.fetch("/stripe/v1/payment_intents", {
@@ -56,7 +56,9 @@ describe("the brief's flow end to end", () => {
     });
     assert.equal(res.status, 200, res.text);
     const [upstream] = received(stripe, "basic-form");
-    assert.equal(upstream.body, "amount=150&currency=usd&expand[]=customer&description=basic-form");
+    // The same parameters, in Keybrake's own encoding: never the client's bytes.
+    assert.equal(upstream.body, "amount=150&currency=usd&expand%5B%5D=customer&description=basic-form");
+    assert.deepEqual([...upstream.formAll], [["amount", "150"], ["currency", "usd"], ["expand[]", "customer"], ["description", "basic-form"]]);
     const get = await kb.proxy(key.token, "/stripe/v1/payment_intents/pi_123?expand[]=customer", { method: "GET" });
     assert.equal(get.status, 200);
     assert.equal(get.headers.get("keybrake-cost-usd"), "0.00");

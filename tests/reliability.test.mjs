@@ -64,7 +64,10 @@ describe("no overspend, ever", () => {
           call: (key, i, tag) =>
             kb.fetch(`/twilio/2010-04-01/Accounts/${key.account_sid}/Messages.json`, {
               method: "POST",
-              headers: { authorization: `Basic ${Buffer.from(`${key.account_sid}:${key.token}`).toString("base64")}` },
+              headers: {
+                authorization: `Basic ${Buffer.from(`${key.account_sid}:${key.token}`).toString("base64")}`,
+                "content-type": "application/x-www-form-urlencoded",
+              },
               body: new URLSearchParams({ To: "+15555550100", Body: smsText(i, tag) }).toString(),
             }),
           cost: (i, tag) => smsCost(smsText(i, tag)),

@@ -30,7 +30,8 @@ after(async () => {
 async function call(url, pathname, { method = "GET", token = ADMIN_TOKEN, body } = {}) {
   const res = await fetch(`${url}${pathname}`, {
     method,
-    headers: { authorization: `Bearer ${token}` },
+    // A string body is a form, as curl -d sends it.
+    headers: { authorization: `Bearer ${token}`, ...(typeof body === "string" ? { "content-type": "application/x-www-form-urlencoded" } : {}) },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
   });
   const text = await res.text();

@@ -78,7 +78,7 @@ describe("Twilio", () => {
     assert.equal(broken.status, 400);
     const call = await kb.fetch(`/twilio/2010-04-01/Accounts/${key.account_sid}/Calls.json`, {
       method: "POST",
-      headers: { authorization: basic(key.account_sid, key.token) },
+      headers: { authorization: basic(key.account_sid, key.token), "content-type": "application/x-www-form-urlencoded" },
       body: "To=%2B15555550100",
     });
     assert.equal(call.status, 400);

@@ -77,6 +77,7 @@ pub async fn put(mut req: Request, env: &Env, now: i64) -> ApiResult<Response> {
             vendor: vendor.clone(),
             label_prefix: label_prefix.clone(),
             daily_cap: cap,
+            total_cap: None,
             created_at: now,
             deleted: false,
         })

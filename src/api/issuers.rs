@@ -7,6 +7,7 @@ use worker::{Env, Request, Response};
 
 use super::keys::{internal, revoke_keys};
 use super::{json_object, reject_unknown};
+use crate::budget::{issuer_budget_id, BudgetClient, BudgetRecord};
 use crate::core::ceilings::{Ceilings, FIELDS};
 use crate::core::duration::parse_duration_secs;
 use crate::core::time::to_rfc3339;
@@ -92,6 +93,22 @@ pub async fn create(mut req: Request, env: &Env, now: i64) -> ApiResult<Response
         token_hash: minted.hash.0,
         ceilings,
     };
+    // The budget carrying its spend ceilings exists before its token does.
+    if let Some(daily_cap) = record.ceilings.max_daily_spend_usd {
+        BudgetClient::for_budget(env, &issuer_budget_id(&record.id))
+            .map_err(internal)?
+            .put(&BudgetRecord {
+                id: issuer_budget_id(&record.id),
+                vendor: String::new(),
+                label_prefix: None,
+                daily_cap,
+                total_cap: record.ceilings.max_total_spend_usd,
+                created_at: now,
+                deleted: false,
+            })
+            .await
+            .map_err(internal)?;
+    }
     IssuerClient::for_issuer(env, &record.id)
         .map_err(internal)?
         .init(&record)

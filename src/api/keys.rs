@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
 use super::{json_object, limit, opt_str, reject_unknown, Caller};
+use crate::budget::issuer_budget_id;
 use crate::core::ceilings::KeyAsk;
 use crate::core::constraints::Constraints;
 use crate::core::currency::RateTable;
@@ -266,7 +267,13 @@ pub async fn create(mut req: Request, env: &Env, now: i64, caller: &Caller) -> A
         idempotency: fingerprint,
         constraints: new.constraints,
         issuer_id: caller.issuer_id().map(str::to_owned),
-        budgets: vec![],
+        // An issuer's keys all spend under its own spend ceilings.
+        budgets: match caller {
+            Caller::Issuer(issuer) if issuer.ceilings.max_daily_spend_usd.is_some() => {
+                vec![issuer_budget_id(&issuer.id)]
+            }
+            _ => vec![],
+        },
     };
     let db = env.d1(store::DB).map_err(internal)?;
     // An issuer's object admits the key first: its ceilings, and a slot
@@ -281,6 +288,7 @@ pub async fn create(mut req: Request, env: &Env, now: i64, caller: &Caller) -> A
                 daily_cap: record.daily_cap,
                 ttl_secs: new.ttl_secs,
                 constraints: record.constraints.clone(),
+                allowed_accounts: record.allowed_accounts.clone(),
             };
             client
                 .admit(&record.id, record.expires_at, ask, now)

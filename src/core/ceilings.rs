@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::core::constraints::{Constraints, FieldError};
+use crate::core::constraints::{Constraints, FieldError, RateLimit};
 use crate::core::duration::{format_secs, parse_duration_secs};
 use crate::core::endpoint::Allowlist;
 use crate::core::money::Money;
@@ -24,6 +24,16 @@ pub struct Ceilings {
     /// Constraints every key must carry, at least this strict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_constraints: Option<Constraints>,
+    /// The `Stripe-Account` values keys may be allowed; none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_accounts: Vec<String>,
+    /// What all of the issuer's keys together may spend in a day, and in
+    /// all (so minting, spending and revoking keys cannot go around
+    /// `max_live_keys`). Issuers made before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_daily_spend_usd: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_spend_usd: Option<Money>,
 }
 
 /// What a key asks for, as the ceilings judge it.
@@ -36,6 +46,8 @@ pub struct KeyAsk {
     pub ttl_secs: u64,
     #[serde(default)]
     pub constraints: Option<Constraints>,
+    #[serde(default)]
+    pub allowed_accounts: Vec<String>,
 }
 
 /// A ceiling a key asked to exceed: its name, and how.
@@ -62,6 +74,9 @@ pub const FIELDS: &[&str] = &[
     "max_live_keys",
     "label_prefix",
     "required_constraints",
+    "allowed_accounts",
+    "max_daily_spend_usd",
+    "max_total_spend_usd",
     "expires_in",
 ];
 
@@ -121,6 +136,27 @@ impl Ceilings {
         let max_daily_usd_cap =
             money("max_daily_usd_cap")?.ok_or_else(|| err("max_daily_usd_cap", "is required"))?;
         let max_total_usd_cap = money("max_total_usd_cap")?;
+        let max_daily_spend_usd = Some(money("max_daily_spend_usd")?.ok_or_else(|| {
+            err(
+                "max_daily_spend_usd",
+                "is required: what all of the issuer's keys together may spend in a day",
+            )
+        })?);
+        let max_total_spend_usd = money("max_total_spend_usd")?;
+        let allowed_accounts = match body.get("allowed_accounts") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v.as_str() {
+                    Some(s) if !s.is_empty() && s.len() <= 255 => Ok(s.to_owned()),
+                    _ => Err(err(
+                        "allowed_accounts",
+                        "must contain only non-empty strings",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(err("allowed_accounts", "must be an array of account ids")),
+        };
         let max_ttl_secs = match body.get("max_ttl") {
             None => max_ttl_secs,
             Some(Value::String(s)) => {
@@ -184,6 +220,9 @@ impl Ceilings {
             max_live_keys,
             label_prefix,
             required_constraints,
+            allowed_accounts,
+            max_daily_spend_usd,
+            max_total_spend_usd,
         })
     }
 
@@ -197,6 +236,9 @@ impl Ceilings {
             "max_live_keys": self.max_live_keys,
             "label_prefix": self.label_prefix,
             "required_constraints": self.required_constraints.as_ref().map(Constraints::to_json),
+            "allowed_accounts": self.allowed_accounts,
+            "max_daily_spend_usd": self.max_daily_spend_usd.map(Money::to_json),
+            "max_total_spend_usd": self.max_total_spend_usd.map(Money::to_json),
         })
     }
 
@@ -233,6 +275,16 @@ impl Ceilings {
                 ),
             ));
         }
+        if let Some(account) = ask
+            .allowed_accounts
+            .iter()
+            .find(|a| !self.allowed_accounts.contains(a))
+        {
+            return Err(exceeded(
+                "allowed_accounts",
+                format!("this issuer may not let keys act for account {account:?}"),
+            ));
+        }
         if ask.daily_cap > self.max_daily_usd_cap {
             return Err(exceeded(
                 "max_daily_usd_cap",
@@ -266,6 +318,19 @@ impl Ceilings {
             })?;
         }
         Ok(())
+    }
+}
+
+/// Whether a key's rate limit lets through no more calls than the required
+/// one in any window, not just on average: 50 an hour allows 50 in one
+/// minute, which 5 a minute does not. A shorter key window repeats within
+/// the required one, so its bursts add up there.
+pub fn no_looser(key: RateLimit, required: RateLimit) -> bool {
+    let (k, r) = (u64::from(key.requests), u64::from(required.requests));
+    if key.per_secs >= required.per_secs {
+        k <= r
+    } else {
+        k * u64::from(required.per_secs).div_ceil(u64::from(key.per_secs)) <= r
     }
 }
 
@@ -353,17 +418,13 @@ pub fn within(key: &Constraints, required: &Constraints) -> Result<(), (&'static
         }
     }
     if let Some(req) = required.rate_limit {
-        // No faster than the required rate: requests per second compared
-        // without division.
         match key.rate_limit {
-            Some(k)
-                if u64::from(k.requests) * u64::from(req.per_secs)
-                    <= u64::from(req.requests) * u64::from(k.per_secs) => {}
+            Some(k) if no_looser(k, req) => {}
             _ => {
                 return Err((
                     "rate_limit",
                     format!(
-                        "keys must set constraints.rate_limit, at most {} per {} s",
+                        "keys must set constraints.rate_limit, at most {} per {} s in every window",
                         req.requests, req.per_secs
                     ),
                 ))
@@ -387,7 +448,7 @@ mod tests {
     }
 
     fn base() -> Value {
-        json!({"vendors": ["stripe"], "endpoint_ceiling": ["POST /v1/payment_intents", "/v1/payment_intents/**"], "max_daily_usd_cap": 200, "max_ttl": "15m", "max_live_keys": 5, "label_prefix": "agent-", "required_constraints": {"max_amount_usd": 50, "currencies": ["usd"]}})
+        json!({"vendors": ["stripe"], "endpoint_ceiling": ["POST /v1/payment_intents", "/v1/payment_intents/**"], "max_daily_usd_cap": 200, "max_ttl": "15m", "max_live_keys": 5, "label_prefix": "agent-", "required_constraints": {"max_amount_usd": 50, "currencies": ["usd"]}, "max_daily_spend_usd": 500, "allowed_accounts": ["acct_ok"]})
     }
 
     fn ask() -> KeyAsk {
@@ -402,6 +463,7 @@ mod tests {
                 currencies: Some(vec!["usd".into()]),
                 ..Default::default()
             }),
+            allowed_accounts: vec![],
         }
     }
 
@@ -416,6 +478,8 @@ mod tests {
             (json!({"max_daily_usd_cap": 0}), "max_daily_usd_cap"),
             (json!({"max_ttl": "2d"}), "max_ttl"),
             (json!({"max_live_keys": 0}), "max_live_keys"),
+            (json!({"max_daily_spend_usd": null}), "max_daily_spend_usd"),
+            (json!({"allowed_accounts": [""]}), "allowed_accounts"),
             (
                 json!({"required_constraints": {"to": ["+1"]}}),
                 "required_constraints.to",
@@ -454,6 +518,20 @@ mod tests {
                 ..ask()
             }),
             "endpoint_ceiling"
+        );
+        assert_eq!(
+            name(KeyAsk {
+                allowed_accounts: vec!["acct_other".into()],
+                ..ask()
+            }),
+            "allowed_accounts"
+        );
+        assert_eq!(
+            c.admit(&KeyAsk {
+                allowed_accounts: vec!["acct_ok".into()],
+                ..ask()
+            }),
+            Ok(())
         );
         assert_eq!(
             name(KeyAsk {
@@ -500,5 +578,20 @@ mod tests {
             }),
             "required_constraints.currencies"
         );
+    }
+
+    #[test]
+    fn rate_limits_are_no_looser_in_any_window() {
+        let rl = |requests, per_secs| RateLimit { requests, per_secs };
+        // 50 an hour may all come in one minute: looser than 5 a minute.
+        assert!(!no_looser(rl(50, 3600), rl(5, 60)));
+        assert!(no_looser(rl(5, 3600), rl(5, 60)));
+        assert!(no_looser(rl(5, 60), rl(5, 60)));
+        // 1 a second is 60 in a minute.
+        assert!(!no_looser(rl(1, 1), rl(5, 60)));
+        assert!(no_looser(rl(1, 1), rl(60, 60)));
+        assert!(!no_looser(rl(2, 1), rl(60, 60)));
+        assert!(no_looser(rl(100, 60), rl(6000, 3600)));
+        assert!(!no_looser(rl(101, 60), rl(6000, 3600)));
     }
 }

@@ -1,9 +1,12 @@
 //! Pure domain logic: no `worker` imports, tested on the host with `cargo test`.
 
+pub mod body;
+pub mod catalogue;
 pub mod ceilings;
 pub mod constraints;
 pub mod currency;
 pub mod duration;
+pub mod email;
 pub mod endpoint;
 pub mod form;
 pub mod money;

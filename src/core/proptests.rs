@@ -4,9 +4,10 @@
 
 use proptest::prelude::*;
 
+use super::body::{read_body, BodyShape, Params, FORM, JSON};
 use super::duration::{format_secs, parse_duration_secs};
 use super::endpoint::{canonicalize, Allowlist, EndpointPattern};
-use super::form::{json_to_form, FormBody};
+use super::form::{json_to_form, FormBody, KeyGrammar};
 use super::money::Money;
 use super::sms;
 use super::time::{parse_instant, to_rfc3339};
@@ -31,6 +32,32 @@ fn pathish() -> impl Strategy<Value = String> {
         0..12,
     )
     .prop_map(|parts| parts.concat())
+}
+
+/// Form keys, well-formed or folded the ways Rack-style parsers fold them.
+fn form_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("amount".to_owned()),
+        Just("amount%5D".to_owned()),
+        Just("%5Bamount%5D".to_owned()),
+        Just("amount]".to_owned()),
+        Just("customer".to_owned()),
+        Just("metadata[a]".to_owned()),
+        Just("metadata%5Bb%5D".to_owned()),
+        Just("expand[]".to_owned()),
+        "[a-z_\\[\\]%5BD]{1,10}",
+    ]
+}
+
+/// Values with separators and escapes in them.
+fn form_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[0-9]{1,9}",
+        "[a-z;=&+% ]{0,12}",
+        Just("%zz".to_owned()),
+        Just("a%3Bamount%3D9".to_owned()),
+        ".{0,8}",
+    ]
 }
 
 /// Patterns over a tiny alphabet, so covering pairs and matching paths
@@ -107,10 +134,45 @@ proptest! {
     fn json_objects_round_trip_through_stripe_forms(fields in prop::collection::btree_map("[a-z_]{1,10}", ".{0,20}", 0..8)) {
         let object: serde_json::Map<String, serde_json::Value> =
             fields.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-        let form = json_to_form(&object);
+        let form = json_to_form(&object, KeyGrammar::Bracketed).unwrap().encode();
         let back = FormBody::parse_strict(form.as_bytes()).unwrap();
         for (k, v) in &fields {
             prop_assert_eq!(back.get(k).unwrap(), Some(v.as_str()));
+        }
+    }
+
+    /// Parser parity: whatever body Keybrake accepts, the body it forwards
+    /// reads back to exactly the parameters it priced.
+    #[test]
+    fn forwarded_bodies_reparse_to_the_priced_parameters(
+        pairs in prop::collection::vec((form_key(), form_text()), 0..8),
+        separators in prop::collection::vec(prop_oneof![Just("&"), Just(";"), Just("&&")], 8),
+        as_json in any::<bool>(),
+    ) {
+        let stripe = BodyShape::Form { keys: KeyGrammar::Bracketed, repeatable: |_| false };
+        let (ct, body) = if as_json {
+            let object: serde_json::Map<String, serde_json::Value> =
+                pairs.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+            (JSON, serde_json::Value::Object(object).to_string())
+        } else {
+            let raw: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mut body = String::new();
+            for (i, part) in raw.iter().enumerate() {
+                if i > 0 { body.push_str(separators[i % separators.len()]); }
+                body.push_str(part);
+            }
+            (FORM, body)
+        };
+        if let Ok(params) = read_body(stripe, "POST", Some(ct), body.as_bytes()) {
+            let (forwarded, forwarded_ct) = params.encode();
+            let again = read_body(stripe, "POST", forwarded_ct, &forwarded).unwrap();
+            prop_assert_eq!(&again, &params);
+            // No key a Rack-style parser would fold reaches the vendor.
+            if let Params::Form(form) = &again {
+                for (k, _) in form.pairs() {
+                    prop_assert!(super::form::check_key(KeyGrammar::Bracketed, k).is_ok());
+                }
+            }
         }
     }
 

@@ -7,9 +7,11 @@ pub mod resend;
 pub mod stripe;
 pub mod twilio;
 
+use crate::core::body::{BodyShape, Params};
+use crate::core::catalogue::{
+    classify, Classified, CurrencyFrom, Entry, OperatorCatalogue, OperatorRule, Rule,
+};
 use crate::core::constraints::CallFacts;
-use std::cell::OnceCell;
-
 use crate::core::currency::RateTable;
 use crate::core::endpoint::CanonicalPath;
 use crate::core::form::FormBody;
@@ -26,7 +28,7 @@ pub enum Charge {
     /// Moves no money (reads, metadata updates, cancellations).
     Free,
     /// Moves a stated amount. The object it creates is remembered by the key
-    /// so later steps on it (confirm, capture) are not charged again.
+    /// so later steps on it (confirm, capture, refund) are priced from it.
     Amount {
         usd: Money,
         /// The amount as the vendor states it, in the currency's minor unit.
@@ -37,61 +39,176 @@ pub enum Charge {
     /// A step on an existing object (`/v1/payment_intents/pi_1/capture`).
     /// Free up to what this key already priced for it; an increase is
     /// charged pro rata; an object this key did not create cannot be priced
-    /// unless `unknown_is_free` (the step moves no money by itself).
-    FollowUp {
-        object: String,
-        minor: Option<u64>,
-        unknown_is_free: bool,
-    },
+    /// (another key may have priced it lower).
+    FollowUp { object: String, minor: Option<u64> },
+    /// Money sent back on an object this key created: `minor` of it (all of
+    /// it when `None`), in the object's own currency, at the rate the key
+    /// priced it. An object this key did not create cannot be priced.
+    Refund { object: String, minor: Option<u64> },
 }
 
 /// The parts of a proxied request a vendor looks at.
 pub struct PricingInput<'a> {
     pub method: &'a str,
     pub path: &'a CanonicalPath,
-    /// The body exactly as it will be forwarded.
-    pub body: &'a [u8],
+    /// The parameters exactly as they will be forwarded.
+    pub params: &'a Params,
     pub rates: &'a RateTable,
-    /// For configurable unit prices (`TWILIO_SMS_USD_PER_SEGMENT`, …).
+    /// For configurable unit prices (`TWILIO_SMS_PRICES`, …).
     pub config: &'a dyn ConfigSource,
-    /// The body read once, by whichever of `price` and `facts` asks first.
-    form: OnceCell<Result<FormBody, String>>,
-    json: OnceCell<Option<Value>>,
+    /// The operator's own classifications (`KEYBRAKE_CATALOGUE`).
+    pub operator: &'a OperatorCatalogue,
 }
 
-impl<'a> PricingInput<'a> {
-    pub fn new(
-        method: &'a str,
-        path: &'a CanonicalPath,
-        body: &'a [u8],
-        rates: &'a RateTable,
-        config: &'a dyn ConfigSource,
-    ) -> PricingInput<'a> {
-        PricingInput {
-            method,
-            path,
-            body,
-            rates,
-            config,
-            form: OnceCell::new(),
-            json: OnceCell::new(),
+static NO_FORM: FormBody = FormBody::EMPTY;
+
+impl PricingInput<'_> {
+    /// The parameters of a form vendor (none for an empty body).
+    pub fn form(&self) -> &FormBody {
+        match self.params {
+            Params::Form(form) => form,
+            _ => &NO_FORM,
         }
     }
 
-    /// The body as a form, strictly decoded (parsed on first use).
-    pub fn form(&self) -> Result<&FormBody, String> {
-        self.form
-            .get_or_init(|| FormBody::parse_strict(self.body))
-            .as_ref()
-            .map_err(Clone::clone)
+    /// The body of a JSON vendor, if there is one.
+    pub fn json(&self) -> Option<&Value> {
+        match self.params {
+            Params::Json(value) => Some(value),
+            _ => None,
+        }
     }
 
-    /// The body as JSON, or `None` when it is not (parsed on first use).
-    pub fn json(&self) -> Option<&Value> {
-        self.json
-            .get_or_init(|| serde_json::from_slice(self.body).ok())
-            .as_ref()
+    /// Whether the call names a parameter, at the top level or nested.
+    fn mentions(&self, name: &str) -> bool {
+        match self.params {
+            Params::Form(form) => form.mentions(name),
+            Params::Json(Value::Object(map)) => map.contains_key(name),
+            _ => false,
+        }
     }
+
+    /// One parameter's text: a form field, or a JSON field (`a.b` nests).
+    fn param(&self, name: &str) -> ApiResult<Option<String>> {
+        match self.params {
+            Params::Form(form) => form
+                .get(name)
+                .map(|v| v.map(str::to_owned))
+                .map_err(|e| ApiError::field(name, e)),
+            Params::Json(value) => {
+                Ok(name
+                    .split('.')
+                    .try_fold(value, |v, k| v.get(k))
+                    .and_then(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    }))
+            }
+            Params::None => Ok(None),
+        }
+    }
+
+    /// A money amount in minor units from a parameter.
+    pub fn amount(&self, name: &str) -> ApiResult<Option<u64>> {
+        match self.param(name)? {
+            None => Ok(None),
+            Some(text) => text.parse::<u64>().map(Some).map_err(|_| ApiError {
+                param: Some(name.to_owned()),
+                ..ApiError::unpriceable(format!(
+                    "{name} must be a whole number of the currency's smallest unit, got {text:?}"
+                ))
+            }),
+        }
+    }
+
+    /// `amount` in `currency` as dollars.
+    pub fn to_usd(&self, minor: u64, currency: &str) -> ApiResult<Money> {
+        self.rates.to_usd(minor, currency).map_err(|e| ApiError {
+            param: Some("currency".into()),
+            ..ApiError::unpriceable(e)
+        })
+    }
+
+    /// `METHOD /path`, for messages.
+    pub fn call(&self) -> String {
+        format!("{} {}", self.method, self.path.as_str())
+    }
+}
+
+/// Prices a call by a vendor's catalogue: refused unless an entry (the
+/// vendor's, or the operator's) classifies it; `priced` prices the
+/// vendor's own money-moving rules.
+pub fn by_catalogue<P: Copy>(
+    vendor: &str,
+    entries: &[Entry<P>],
+    input: &PricingInput<'_>,
+    priced: impl FnOnce(P) -> ApiResult<Charge>,
+) -> ApiResult<Charge> {
+    let call = input.call();
+    match classify(entries, input.operator, vendor, input.method, input.path) {
+        Classified::Unknown => Err(ApiError::unpriceable(format!(
+            "{call} is not in Keybrake's {vendor} catalogue, so its cost is unknown and it was not forwarded \
+             (an operator can classify it in KEYBRAKE_CATALOGUE)"
+        ))),
+        Classified::Builtin(Rule::Never(why)) => Err(ApiError::unpriceable(format!(
+            "{call} is never forwarded: it {why}"
+        ))),
+        Classified::Builtin(Rule::Refused(why)) => Err(ApiError::unpriceable(format!(
+            "{call} is refused: {why}"
+        ))),
+        Classified::Builtin(Rule::Read) => Ok(Charge::Free),
+        Classified::Builtin(Rule::Free(refused)) => {
+            match refused.iter().find(|p| input.mentions(p)) {
+                Some(p) => Err(ApiError {
+                    param: Some((*p).to_owned()),
+                    ..ApiError::unpriceable(format!(
+                        "{p} moves money on {call}, which Keybrake cannot price"
+                    ))
+                }),
+                None => Ok(Charge::Free),
+            }
+        }
+        Classified::Builtin(Rule::Priced(p)) => priced(p),
+        Classified::Operator(rule) => match rule {
+            OperatorRule::Free => Ok(Charge::Free),
+            OperatorRule::Fixed(usd) => Ok(Charge::Usage { usd: *usd }),
+            OperatorRule::Refused(why) => Err(ApiError::unpriceable(format!(
+                "{call} is refused by the operator: {why}"
+            ))),
+            OperatorRule::Amount { amount, currency } => {
+                let minor = input.amount(amount)?.ok_or_else(|| ApiError {
+                    param: Some(amount.clone()),
+                    ..ApiError::unpriceable(format!("{call} must state {amount}"))
+                })?;
+                let currency = match currency {
+                    CurrencyFrom::Code(code) => code.clone(),
+                    CurrencyFrom::Param(name) => input.param(name)?.ok_or_else(|| ApiError {
+                        param: Some(name.clone()),
+                        ..ApiError::unpriceable(format!("{call} must state {name}"))
+                    })?,
+                };
+                Ok(Charge::Usage {
+                    usd: input.to_usd(minor, &currency)?,
+                })
+            }
+        },
+    }
+}
+
+/// What to do with one request header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderUse {
+    /// Forwarded, and part of what makes two requests the same call (an
+    /// idempotent retry must repeat it).
+    Semantic,
+    /// Forwarded; does not change what the vendor does.
+    Cosmetic,
+    /// Not forwarded.
+    Dropped,
+    /// The request is refused: a header of the vendor's own that Keybrake
+    /// has not classified could change what the vendor does.
+    Refused,
 }
 
 /// Reads configuration by name (Worker Secrets and vars in production, a map
@@ -137,6 +254,12 @@ pub trait Vendor: Sync {
         None
     }
 
+    /// How long the vendor remembers an idempotency key (Stripe and Resend:
+    /// 24 hours); a retry after that is a new call.
+    fn idempotency_window_ms(&self) -> i64 {
+        24 * 60 * 60 * 1000
+    }
+
     /// The path as it will be forwarded: Twilio's per-key placeholder
     /// account SID becomes the real one. Refuses paths naming an account
     /// the operator did not configure.
@@ -156,15 +279,20 @@ pub trait Vendor: Sync {
         serde_json::Map::new()
     }
 
-    /// Rewrites the client's body into what the vendor accepts; returns the
-    /// new body and its content type when it changed.
-    fn prepare_body(
-        &self,
-        content_type: Option<&str>,
-        body: Vec<u8>,
-    ) -> ApiResult<(Vec<u8>, Option<&'static str>)> {
-        let _ = content_type;
-        Ok((body, None))
+    /// How the vendor takes request bodies.
+    fn body_shape(&self) -> BodyShape;
+
+    /// The vendor's own request headers: how each is used. Headers this
+    /// does not name are dropped, unless they carry the vendor's prefix
+    /// (`refused_header_prefixes`), which refuses the call.
+    fn header_use(&self, name: &str) -> HeaderUse {
+        let _ = name;
+        HeaderUse::Dropped
+    }
+
+    /// Prefixes of the vendor's own headers (`stripe-`).
+    fn refused_header_prefixes(&self) -> &'static [&'static str] {
+        &[]
     }
 
     fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge>;
@@ -189,8 +317,39 @@ pub trait Vendor: Sync {
             .map(|c| c.id)
     }
 
+    /// What is wrong with this vendor's configuration (its price tables),
+    /// for `GET /healthz`; calls fail closed on the same problems.
+    fn config_problems(&self, config: &dyn ConfigSource) -> Vec<String> {
+        let _ = config;
+        Vec::new()
+    }
+
     /// The error body the vendor's SDK understands, carrying Keybrake's code.
     fn error_body(&self, error: &ApiError) -> Value;
+}
+
+/// How a request header is treated on a call to `vendor`.
+pub fn header_use(vendor: &dyn Vendor, name: &str) -> HeaderUse {
+    match name {
+        // The caller's W3C trace continues to the vendor.
+        "accept" | "accept-language" | "user-agent" | "traceparent" | "tracestate" => {
+            HeaderUse::Cosmetic
+        }
+        // The key itself, not what the call does.
+        n if vendor.idempotency_header() == Some(n) => HeaderUse::Cosmetic,
+        n if vendor.account_headers().contains(&n) => HeaderUse::Semantic,
+        n => match vendor.header_use(n) {
+            HeaderUse::Dropped
+                if vendor
+                    .refused_header_prefixes()
+                    .iter()
+                    .any(|p| n.starts_with(p)) =>
+            {
+                HeaderUse::Refused
+            }
+            used => used,
+        },
+    }
 }
 
 /// Every vendor Keybrake can proxy.
@@ -199,6 +358,11 @@ static VENDORS: [&dyn Vendor; 3] = [&stripe::Stripe, &twilio::Twilio, &resend::R
 /// The vendor named by a key's `vendor` or a proxy path's first segment.
 pub fn vendor_for(name: &str) -> Option<&'static dyn Vendor> {
     VENDORS.iter().copied().find(|v| v.name() == name)
+}
+
+/// Every vendor Keybrake can proxy.
+pub fn all() -> &'static [&'static dyn Vendor] {
+    &VENDORS
 }
 
 /// Names of every vendor Keybrake can proxy, for error messages.
@@ -250,4 +414,50 @@ pub fn required(config: &dyn ConfigSource, name: &str) -> ApiResult<String> {
                 format!("Keybrake has no {name} configured"),
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::catalogue::{classify, OperatorCatalogue};
+    use crate::core::endpoint::canonicalize;
+
+    /// The write endpoints the pinned `stripe` and `resend` npm packages
+    /// call (`scripts/sdk-endpoints.mjs`; a Worker test keeps it current).
+    const SDK_ENDPOINTS: &str = include_str!("../../tests/fixtures/sdk-write-endpoints.json");
+
+    #[test]
+    fn every_sdk_write_endpoint_is_classified_explicitly() {
+        let sdk: Value = serde_json::from_str(SDK_ENDPOINTS).unwrap();
+        let none = OperatorCatalogue::default();
+        let mut unclassified = Vec::new();
+        let mut counted = 0;
+        for vendor in ["stripe", "resend"] {
+            for e in sdk[vendor]["endpoints"].as_array().unwrap() {
+                let method = e["method"].as_str().unwrap();
+                let path =
+                    canonicalize(&e["path"].as_str().unwrap().replace("{id}", "x_1")).unwrap();
+                let known = match vendor {
+                    "stripe" => !matches!(
+                        classify(stripe::CATALOGUE, &none, vendor, method, &path),
+                        Classified::Unknown
+                    ),
+                    _ => !matches!(
+                        classify(resend::CATALOGUE, &none, vendor, method, &path),
+                        Classified::Unknown
+                    ),
+                };
+                if !known {
+                    unclassified.push(format!("{vendor}: {method} {}", path.as_str()));
+                }
+                counted += 1;
+            }
+        }
+        assert!(counted > 400, "the fixture lists {counted} endpoints");
+        assert!(
+            unclassified.is_empty(),
+            "not in the catalogue:\n{}",
+            unclassified.join("\n")
+        );
+    }
 }

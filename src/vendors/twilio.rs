@@ -11,9 +11,13 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{required, times, unit_price, Charge, ConfigSource, PricingInput, Vendor};
+use super::{by_catalogue, required, times, Charge, ConfigSource, HeaderUse, PricingInput, Vendor};
+use crate::core::body::BodyShape;
+use crate::core::catalogue::{entry, Entry, Rule};
 use crate::core::constraints::CallFacts;
 use crate::core::endpoint::{canonicalize, CanonicalPath};
+use crate::core::form::KeyGrammar;
+use crate::core::money::Money;
 use crate::core::sms::{self, MAX_BODY_CHARS};
 use crate::core::token::{hex, KeyId};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -21,6 +25,266 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 pub struct Twilio;
 
 const API_VERSION: &str = "2010-04-01";
+
+/// How Twilio's money-moving endpoints are priced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Price {
+    /// Sends a message (POST, and PUT, which Twilio's 2010 API treats alike).
+    Message,
+    /// Redacts (`Body=""`) or cancels (`Status=canceled`) a message.
+    MessageUpdate,
+}
+
+use Rule::{Free, Never, Priced, Read};
+
+const AUTH_TOKEN: &str = "answers the account's auth token";
+const KEYS: &str = "mints or manages API keys";
+
+/// The Twilio endpoints Keybrake knows: messages and reads. Everything
+/// else (calls, numbers, other products) is refused.
+pub const CATALOGUE: &[Entry<Price>] = &[
+    entry("*", "/2010-04-01/Accounts", Never(AUTH_TOKEN)),
+    entry("*", "/2010-04-01/Accounts.*", Never(AUTH_TOKEN)),
+    entry("*", "/2010-04-01/Accounts/*", Never(AUTH_TOKEN)),
+    entry("*", "/2010-04-01/Accounts/*/Keys.*", Never(KEYS)),
+    entry("*", "/2010-04-01/Accounts/*/Keys/**", Never(KEYS)),
+    entry("*", "/2010-04-01/Accounts/*/SigningKeys.*", Never(KEYS)),
+    entry("*", "/2010-04-01/Accounts/*/SigningKeys/**", Never(KEYS)),
+    entry(
+        "POST",
+        "/2010-04-01/Accounts/*/Messages.json",
+        Priced(Price::Message),
+    ),
+    entry(
+        "PUT",
+        "/2010-04-01/Accounts/*/Messages.json",
+        Priced(Price::Message),
+    ),
+    entry(
+        "POST",
+        "/2010-04-01/Accounts/*/Messages/*.json",
+        Priced(Price::MessageUpdate),
+    ),
+    entry(
+        "PUT",
+        "/2010-04-01/Accounts/*/Messages/*.json",
+        Priced(Price::MessageUpdate),
+    ),
+    entry(
+        "DELETE",
+        "/2010-04-01/Accounts/*/Messages/*.json",
+        Free(&[]),
+    ),
+    entry(
+        "DELETE",
+        "/2010-04-01/Accounts/*/Messages/*/Media/*.json",
+        Free(&[]),
+    ),
+    entry("GET", "/2010-04-01/Accounts/*/**", Read),
+];
+
+/// Every parameter of twilio-node's `messages.create`. Twilio ignores names
+/// it does not know, so Keybrake refuses them rather than guess.
+const MESSAGE_PARAMS: &[&str] = &[
+    "To",
+    "From",
+    "MessagingServiceSid",
+    "Body",
+    "MediaUrl",
+    "ContentSid",
+    "ContentVariables",
+    "StatusCallback",
+    "ApplicationSid",
+    "MaxPrice",
+    "ProvideFeedback",
+    "Attempt",
+    "ValidityPeriod",
+    "ForceDelivery",
+    "ContentRetention",
+    "AddressRetention",
+    "SmartEncoded",
+    "PersistentAction",
+    "TrafficType",
+    "ShortenUrls",
+    "ScheduleType",
+    "SendAt",
+    "SendAsMms",
+    "MessageIntent",
+    "RiskCheck",
+    "FallbackFrom",
+];
+
+/// Parameters Twilio reads as lists.
+fn repeatable(name: &str) -> bool {
+    matches!(name, "MediaUrl" | "PersistentAction")
+}
+
+/// Prices per destination: the longest matching E.164 prefix wins, and a
+/// destination no prefix covers cannot be priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixPrices(Vec<(String, Money)>);
+
+impl PrefixPrices {
+    /// Parses `{"+1": "0.0083", "+44": "0.0524"}`.
+    pub fn parse(name: &str, text: &str) -> Result<PrefixPrices, String> {
+        let map: serde_json::Map<String, Value> = serde_json::from_str(text)
+            .map_err(|e| format!("{name} must be a JSON object of \"+prefix\": \"USD\": {e}"))?;
+        let mut prices = Vec::with_capacity(map.len());
+        for (prefix, v) in map {
+            let digits = prefix.strip_prefix('+').unwrap_or("");
+            if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(format!(
+                    "{name}: {prefix:?} is not an E.164 prefix such as \"+44\""
+                ));
+            }
+            let usd = v
+                .as_str()
+                .map(Money::parse_usd)
+                .ok_or_else(|| {
+                    format!("{name}.{prefix} must be a dollar string such as \"0.0083\"")
+                })?
+                .map_err(|e| format!("{name}.{prefix} {e}"))?;
+            prices.push((prefix, usd));
+        }
+        Ok(PrefixPrices(prices))
+    }
+
+    fn from_config(
+        config: &dyn ConfigSource,
+        name: &str,
+        default: &str,
+    ) -> ApiResult<PrefixPrices> {
+        let text = config.get(name).filter(|v| !v.trim().is_empty());
+        PrefixPrices::parse(name, text.as_deref().unwrap_or(default))
+            .map_err(|e| ApiError::new(ErrorCode::NotConfigured, e))
+    }
+
+    pub fn price(&self, number: &str) -> Option<Money> {
+        self.0
+            .iter()
+            .filter(|(p, _)| number.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(_, usd)| *usd)
+    }
+}
+
+/// Defaults when the operator sets no table: the United States and Canada
+/// only (`wrangler.toml` carries a longer list to review).
+const DEFAULT_SMS_PRICES: &str = r#"{"+1": "0.0083"}"#;
+const DEFAULT_MMS_PRICES: &str = r#"{"+1": "0.022"}"#;
+
+/// An E.164 number: `+`, a country code that does not start with 0, at most
+/// 15 digits. Other channels (`whatsapp:`, `messenger:`) are not priced.
+fn e164(number: &str) -> bool {
+    let digits = number.strip_prefix('+').unwrap_or("");
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+fn param_error(param: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        param: Some(param.to_owned()),
+        ..ApiError::bad_request(message)
+    }
+}
+
+fn unpriced(param: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        param: Some(param.to_owned()),
+        ..ApiError::unpriceable(message)
+    }
+}
+
+impl Twilio {
+    fn price_message(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
+        let form = input.form();
+        if let Some((k, _)) = form.pairs().find(|(k, _)| !MESSAGE_PARAMS.contains(k)) {
+            return Err(param_error(
+                k,
+                format!("{k} is not a parameter Keybrake knows for sending a message (names are case-sensitive)"),
+            ));
+        }
+        let one = |name: &str| form.get(name).map_err(|e| param_error(name, e));
+        if one("ContentSid")?.is_some() {
+            return Err(unpriced(
+                "ContentSid",
+                "messages built from a Content template cannot be priced; send Body instead",
+            ));
+        }
+        let to = one("To")?.ok_or_else(|| param_error("To", "a message needs To"))?;
+        if !e164(to) {
+            return Err(unpriced(
+                "To",
+                format!("To {to:?} is not an E.164 number such as +15551234567; only SMS and MMS to phone numbers are priced"),
+            ));
+        }
+        let body = one("Body")?.unwrap_or("");
+        let chars = body.chars().count();
+        if chars > MAX_BODY_CHARS {
+            return Err(param_error(
+                "Body",
+                format!("Body has {chars} characters; Twilio accepts at most {MAX_BODY_CHARS}"),
+            ));
+        }
+        let mms = !form.all("MediaUrl").is_empty()
+            || one("SendAsMms")?.is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if mms {
+            let prices =
+                PrefixPrices::from_config(input.config, "TWILIO_MMS_PRICES", DEFAULT_MMS_PRICES)?;
+            let usd = prices.price(to).ok_or_else(|| {
+                unpriced(
+                    "To",
+                    format!("no MMS price is configured for {to} (TWILIO_MMS_PRICES)"),
+                )
+            })?;
+            return Ok(Charge::Usage { usd });
+        }
+        if body.is_empty() {
+            return Err(param_error("Body", "a message needs a Body or a MediaUrl"));
+        }
+        let prices =
+            PrefixPrices::from_config(input.config, "TWILIO_SMS_PRICES", DEFAULT_SMS_PRICES)?;
+        let per_segment = prices.price(to).ok_or_else(|| {
+            unpriced(
+                "To",
+                format!("no SMS price is configured for {to} (TWILIO_SMS_PRICES)"),
+            )
+        })?;
+        Ok(Charge::Usage {
+            usd: times(per_segment, sms::segments(body))?,
+        })
+    }
+
+    /// Only redaction and cancellation: they move no money.
+    fn price_update(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
+        for (k, v) in input.form().pairs() {
+            match (k, v) {
+                ("Body", "") | ("Status", "canceled") => {}
+                ("Body", _) => {
+                    return Err(param_error(
+                        "Body",
+                        "a sent message's Body can only be redacted (Body=\"\")",
+                    ))
+                }
+                ("Status", _) => {
+                    return Err(param_error(
+                        "Status",
+                        "a message's Status can only be set to canceled",
+                    ))
+                }
+                _ => {
+                    return Err(param_error(
+                        k,
+                        format!("{k} is not a parameter of a message update"),
+                    ))
+                }
+            }
+        }
+        Ok(Charge::Free)
+    }
+}
 
 /// The per-key placeholder account SID: `AC` + 32 hex.
 pub fn placeholder_sid(key: &KeyId) -> String {
@@ -88,19 +352,50 @@ impl Vendor for Twilio {
         fields
     }
 
+    fn body_shape(&self) -> BodyShape {
+        BodyShape::Form {
+            keys: KeyGrammar::Flat,
+            repeatable,
+        }
+    }
+
+    fn header_use(&self, name: &str) -> HeaderUse {
+        match name {
+            "accept-charset" => HeaderUse::Cosmetic,
+            _ => HeaderUse::Dropped,
+        }
+    }
+
+    /// `X-Twilio-Webhook-Enabled` and friends change what Twilio does.
+    fn refused_header_prefixes(&self) -> &'static [&'static str] {
+        &["x-twilio-", "i-twilio-", "twilio-"]
+    }
+
+    fn config_problems(&self, config: &dyn ConfigSource) -> Vec<String> {
+        [
+            ("TWILIO_SMS_PRICES", DEFAULT_SMS_PRICES),
+            ("TWILIO_MMS_PRICES", DEFAULT_MMS_PRICES),
+        ]
+        .into_iter()
+        .filter_map(|(name, default)| PrefixPrices::from_config(config, name, default).err())
+        .map(|e| e.message)
+        .collect()
+    }
+
+    /// Twilio has no idempotency keys.
+    fn idempotency_header(&self) -> Option<&'static str> {
+        None
+    }
+
     fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
         let mut facts = CallFacts::default();
-        let segments: Vec<&str> = input.path.segments().collect();
-        let is_message = matches!(
-            segments.as_slice(),
-            [API_VERSION, "Accounts", _, "Messages.json"]
-        );
-        if !input.method.eq_ignore_ascii_case("POST") || !is_message {
+        if !matches!(
+            crate::core::catalogue::lookup(CATALOGUE, input.method, input.path).map(|e| e.rule),
+            Some(Priced(Price::Message))
+        ) {
             return facts;
         }
-        let Ok(form) = input.form() else {
-            return facts;
-        };
+        let form = input.form();
         facts.to = form.all("To").into_iter().map(str::to_owned).collect();
         facts.from = form.all("From").into_iter().map(str::to_owned).collect();
         let body = form.get("Body").ok().flatten().unwrap_or("");
@@ -111,81 +406,38 @@ impl Vendor for Twilio {
     }
 
     fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
-        let method = input.method.to_ascii_uppercase();
-        if method != "POST" {
-            return Ok(Charge::Free);
-        }
-        let segments: Vec<&str> = input.path.segments().collect();
-        match segments.as_slice() {
-            [API_VERSION, "Accounts", _, "Messages.json"] => {
-                let form = input.form().map_err(ApiError::bad_request)?;
-                if form
-                    .get("ContentSid")
-                    .map_err(ApiError::bad_request)?
-                    .is_some()
-                {
-                    return Err(ApiError::unpriceable(
-                        "messages built from a Content template cannot be priced; send Body instead",
-                    ));
-                }
-                let body = form
-                    .get("Body")
-                    .map_err(ApiError::bad_request)?
-                    .unwrap_or("");
-                let chars = body.chars().count();
-                if chars > MAX_BODY_CHARS {
-                    return Err(ApiError {
-                        param: Some("Body".into()),
-                        ..ApiError::bad_request(format!(
-                            "Body has {chars} characters; Twilio accepts at most {MAX_BODY_CHARS}"
-                        ))
-                    });
-                }
-                if !form.all("MediaUrl").is_empty() {
-                    return Ok(Charge::Usage {
-                        usd: unit_price(input.config, "TWILIO_MMS_USD", "0.022")?,
-                    });
-                }
-                if body.is_empty() {
-                    return Err(ApiError {
-                        param: Some("Body".into()),
-                        ..ApiError::bad_request("a message needs a Body or a MediaUrl")
-                    });
-                }
-                let per_segment = unit_price(input.config, "TWILIO_SMS_USD_PER_SEGMENT", "0.0083")?;
-                Ok(Charge::Usage {
-                    usd: times(per_segment, sms::segments(body))?,
-                })
-            }
-            // Redacting or cancelling a message moves no money.
-            [API_VERSION, "Accounts", _, "Messages", _] => Ok(Charge::Free),
-            _ => Err(ApiError::unpriceable(format!(
-                "Keybrake prices Twilio messages only; POST {} cannot be priced",
-                input.path.as_str()
-            ))),
-        }
+        by_catalogue(self.name(), CATALOGUE, input, |rule| match rule {
+            Price::Message => self.price_message(input),
+            Price::MessageUpdate => self.price_update(input),
+        })
     }
 
     /// twilio-node raises `RestException` with `code`, `message`,
     /// `moreInfo` and `details`: Keybrake's code rides in `details` too.
     fn error_body(&self, error: &ApiError) -> Value {
         let status = error.status();
-        json!({
+        let mut body = json!({
             "code": 90_000 + u32::from(status),
             "message": format!("{}: {}", error.code.as_str(), error.message),
             "more_info": format!("keybrake:errors/{}", error.code.as_str()),
             "status": status,
             "keybrake_code": error.code.as_str(),
             "details": { "keybrake_code": error.code.as_str() },
-        })
+        });
+        if let Some(p) = &error.param {
+            body["param"] = json!(p);
+            body["details"]["param"] = json!(p);
+        }
+        body
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::body::{read_body, Params, FORM};
+    use crate::core::catalogue::OperatorCatalogue;
     use crate::core::currency::RateTable;
-    use crate::core::money::Money;
     use crate::vendors::MapConfig;
 
     const REAL: &str = "AC00000000000000000000000000000001";
@@ -194,97 +446,212 @@ mod tests {
         MapConfig(vec![
             ("TWILIO_ACCOUNT_SID", REAL),
             ("TWILIO_AUTH_TOKEN", "tok"),
+            (
+                "TWILIO_SMS_PRICES",
+                r#"{"+1": "0.0083", "+44": "0.05", "+1876": "0.15"}"#,
+            ),
         ])
     }
 
-    fn price(path: &str, body: &str) -> ApiResult<Charge> {
+    fn call(method: &str, path: &str, body: &str) -> ApiResult<Charge> {
         let rates = RateTable::default();
         let path = canonicalize(path).unwrap();
-        Twilio.price(&PricingInput::new(
-            "POST",
-            &path,
-            body.as_bytes(),
-            &rates,
-            &config(),
-        ))
+        let params = if body.is_empty() {
+            Params::None
+        } else {
+            read_body(Twilio.body_shape(), method, Some(FORM), body.as_bytes())?
+        };
+        Twilio.price(&PricingInput {
+            method,
+            path: &path,
+            params: &params,
+            rates: &rates,
+            config: &config(),
+            operator: &OperatorCatalogue::default(),
+        })
+    }
+
+    fn price(path: &str, body: &str) -> ApiResult<Charge> {
+        call("POST", path, body)
     }
 
     const MESSAGES: &str = "/2010-04-01/Accounts/AC1/Messages.json";
 
+    fn sms(to: &str, body: &str) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("To", to)
+            .append_pair("From", "+15550001111")
+            .append_pair("Body", body)
+            .finish()
+    }
+
+    fn usd(micros: u64) -> ApiResult<Charge> {
+        Ok(Charge::Usage {
+            usd: Money::from_micros(micros),
+        })
+    }
+
     #[test]
-    fn sms_costs_segments_times_the_price() {
-        let one = form_urlencoded::Serializer::new(String::new())
-            .append_pair("Body", "Your order shipped")
-            .finish();
+    fn sms_costs_segments_times_the_destination_price() {
         assert_eq!(
-            price(MESSAGES, &one),
-            Ok(Charge::Usage {
-                usd: Money::from_micros(8_300)
-            })
+            price(MESSAGES, &sms("+15551234567", "Your order shipped")),
+            usd(8_300)
         );
-        let three = form_urlencoded::Serializer::new(String::new())
-            .append_pair("Body", &"x".repeat(307))
-            .finish();
         assert_eq!(
-            price(MESSAGES, &three),
-            Ok(Charge::Usage {
-                usd: Money::from_micros(24_900)
-            })
+            price(MESSAGES, &sms("+15551234567", &"x".repeat(307))),
+            usd(24_900)
         );
-        let emoji = form_urlencoded::Serializer::new(String::new())
-            .append_pair("Body", &format!("{}✅", "a".repeat(70)))
-            .finish();
         assert_eq!(
-            price(MESSAGES, &emoji),
-            Ok(Charge::Usage {
-                usd: Money::from_micros(16_600)
-            })
+            price(
+                MESSAGES,
+                &sms("+15551234567", &format!("{}✅", "a".repeat(70)))
+            ),
+            usd(16_600)
+        );
+        assert_eq!(price(MESSAGES, &sms("+447700900123", "hi")), usd(50_000));
+        assert_eq!(
+            price(MESSAGES, &sms("+18765550123", "hi")),
+            usd(150_000),
+            "longest prefix"
+        );
+        assert_eq!(
+            call("PUT", MESSAGES, &sms("+447700900123", "hi")),
+            usd(50_000),
+            "PUT sends too"
         );
     }
 
     #[test]
-    fn mms_is_flat() {
+    fn destinations_without_a_price_are_refused() {
+        for to in [
+            "+8613800138000",
+            "whatsapp:+15551234567",
+            "15551234567",
+            "+0123456789",
+        ] {
+            let err = price(MESSAGES, &sms(to, "hi")).unwrap_err();
+            assert_eq!(
+                (err.code, err.param.as_deref()),
+                (ErrorCode::UnpriceableRequest, Some("To")),
+                "{to}"
+            );
+        }
+    }
+
+    #[test]
+    fn mms_is_priced_per_destination() {
         assert_eq!(
-            price(
-                MESSAGES,
-                "Body=hi&MediaUrl=https%3A%2F%2Fx%2Fa.png&MediaUrl=https%3A%2F%2Fx%2Fb.png"
-            ),
-            Ok(Charge::Usage {
-                usd: Money::from_micros(22_000)
-            })
+            price(MESSAGES, "To=%2B15551234567&Body=hi&MediaUrl=https%3A%2F%2Fx%2Fa.png&MediaUrl=https%3A%2F%2Fx%2Fb.png"),
+            usd(22_000)
+        );
+        assert_eq!(
+            price(MESSAGES, "To=%2B15551234567&Body=hi&SendAsMms=true"),
+            usd(22_000)
+        );
+        assert_eq!(
+            price(MESSAGES, "To=%2B447700900123&Body=hi&SendAsMms=true")
+                .unwrap_err()
+                .code,
+            ErrorCode::UnpriceableRequest
         );
     }
 
     #[test]
     fn bad_messages_are_refused() {
-        let long = format!("Body={}", "a".repeat(1601));
+        let long = sms("+15551234567", &"a".repeat(1601));
         let err = price(MESSAGES, &long).unwrap_err();
         assert_eq!(
             (err.code, err.param.as_deref()),
             (ErrorCode::BadRequest, Some("Body"))
         );
+        for (body, code, param) in [
+            ("To=%2B15551234567", ErrorCode::BadRequest, "Body"),
+            ("Body=%zz", ErrorCode::BadRequest, ""),
+            (
+                "To=%2B15551234567&ContentSid=HX1",
+                ErrorCode::UnpriceableRequest,
+                "ContentSid",
+            ),
+            (
+                "To=%2B15551234567&body=hi&Body=x",
+                ErrorCode::BadRequest,
+                "body",
+            ),
+            (
+                "To=%2B15551234567&To=%2B8613800138000&Body=x",
+                ErrorCode::BadRequest,
+                "To",
+            ),
+            (
+                "To[0]=%2B15551234567&Body=x",
+                ErrorCode::BadRequest,
+                "To[0]",
+            ),
+        ] {
+            let err = price(MESSAGES, body).unwrap_err();
+            assert_eq!(err.code, code, "{body}");
+            if !param.is_empty() {
+                assert_eq!(err.param.as_deref(), Some(param), "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_catalogue_refuses_what_it_does_not_know() {
+        for (method, path) in [
+            ("GET", "/2010-04-01/Accounts/AC1.json"),
+            ("GET", "/2010-04-01/Accounts.json"),
+            ("GET", "/2010-04-01/Accounts/AC1"),
+            ("POST", "/2010-04-01/Accounts/AC1/Keys.json"),
+            ("POST", "/2010-04-01/Accounts/AC1/Calls.json"),
+            ("POST", "/2010-04-01/Accounts/AC1/Messages"),
+            ("POST", "/2010-04-01/Accounts/AC1/messages.json"),
+            ("POST", "/v1/Services"),
+        ] {
+            assert_eq!(
+                call(method, path, "").unwrap_err().code,
+                ErrorCode::UnpriceableRequest,
+                "{method} {path}"
+            );
+        }
         assert_eq!(
-            price(MESSAGES, "To=%2B1555").unwrap_err().code,
-            ErrorCode::BadRequest
-        );
-        assert_eq!(
-            price(MESSAGES, "Body=%zz").unwrap_err().code,
-            ErrorCode::BadRequest
-        );
-        assert_eq!(
-            price(MESSAGES, "ContentSid=HX1").unwrap_err().code,
-            ErrorCode::UnpriceableRequest
-        );
-        assert_eq!(
-            price("/2010-04-01/Accounts/AC1/Calls.json", "To=1")
-                .unwrap_err()
-                .code,
-            ErrorCode::UnpriceableRequest
+            call("GET", "/2010-04-01/Accounts/AC1/Messages/SM1.json", ""),
+            Ok(Charge::Free)
         );
         assert_eq!(
             price("/2010-04-01/Accounts/AC1/Messages/SM1.json", "Body="),
             Ok(Charge::Free)
         );
+        assert_eq!(
+            price(
+                "/2010-04-01/Accounts/AC1/Messages/SM1.json",
+                "Status=canceled"
+            ),
+            Ok(Charge::Free)
+        );
+        assert_eq!(
+            price(
+                "/2010-04-01/Accounts/AC1/Messages/SM1.json",
+                "Body=new+text"
+            )
+            .unwrap_err()
+            .code,
+            ErrorCode::BadRequest
+        );
+    }
+
+    #[test]
+    fn price_tables_are_validated() {
+        assert!(PrefixPrices::parse("T", r#"{"+1": "0.01"}"#).is_ok());
+        for bad in [
+            r#"{"1": "0.01"}"#,
+            r#"{"+1": 0.01}"#,
+            r#"{"+1": "-1"}"#,
+            "[]",
+            r#"{"+1x": "1"}"#,
+        ] {
+            assert!(PrefixPrices::parse("T", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -298,14 +665,6 @@ mod tests {
         assert_eq!(
             forwarded.as_str(),
             format!("/2010-04-01/Accounts/{REAL}/Messages.json")
-        );
-        let account = canonicalize(&format!("/2010-04-01/Accounts/{placeholder}.json")).unwrap();
-        assert_eq!(
-            Twilio
-                .forward_path(account, &key, &config())
-                .unwrap()
-                .as_str(),
-            format!("/2010-04-01/Accounts/{REAL}.json")
         );
         let other =
             canonicalize("/2010-04-01/Accounts/AC99999999999999999999999999999999/Messages.json")
@@ -363,5 +722,7 @@ mod tests {
         assert_eq!(body["status"], 429);
         assert_eq!(body["keybrake_code"], "cap_exhausted");
         assert_eq!(body["details"]["keybrake_code"], "cap_exhausted");
+        let field = Twilio.error_body(&ApiError::field("To", "is wrong"));
+        assert_eq!(field["details"]["param"], "To");
     }
 }

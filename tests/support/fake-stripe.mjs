@@ -38,6 +38,17 @@ export async function startFakeStripe(port = 0, secret = "sk_test_fake_keybrake_
         headers,
       );
     }
+    if (req.method === "POST" && req.path === "/v1/charges") {
+      return sendJson(res, 200, { id: `ch_fake${++seq}`, object: "charge", amount: Number(form.amount), currency: form.currency }, headers);
+    }
+    // A refund: of a payment named in the body, or of the charge in the path.
+    if (req.method === "POST" && (req.path === "/v1/refunds" || /^\/v1\/charges\/[^/]+\/refunds?$/.test(req.path))) {
+      const charge = parts[1] === "charges" ? parts[2] : form.charge ?? null;
+      return sendJson(res, 200, { id: `re_fake${++seq}`, object: "refund", amount: form.amount ? Number(form.amount) : null, charge, payment_intent: form.payment_intent ?? null }, headers);
+    }
+    if (req.method === "POST" && /^\/v1\/invoices\/[^/]+\/pay$/.test(req.path)) {
+      return sendJson(res, 200, { id: parts[2], object: "invoice", status: "paid" }, headers);
+    }
     if (parts[0] === "v1" && parts[1] === "payment_intents" && parts[2]) {
       const status = parts[3] === "confirm" ? "succeeded" : "requires_confirmation";
       return sendJson(res, 200, { id: parts[2], object: "payment_intent", status }, headers);

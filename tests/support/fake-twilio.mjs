@@ -11,7 +11,8 @@ export async function startFakeTwilio() {
       return sendJson(res, 401, { code: 20003, message: "Authenticate", more_info: "https://www.twilio.com/docs/errors/20003", status: 401 });
     }
     const m = req.path.match(/^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/);
-    if (req.method === "POST" && m) {
+    // Twilio's 2010 API creates with PUT as with POST.
+    if ((req.method === "POST" || req.method === "PUT") && m) {
       if (m[1] !== accountSid) return sendJson(res, 404, { code: 20404, message: "Not found", status: 404 });
       const sid = `SM${String(++seq).padStart(32, "0")}`;
       return sendJson(res, 201, {
@@ -27,6 +28,10 @@ export async function startFakeTwilio() {
         price_unit: "USD",
         uri: `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`,
       });
+    }
+    // The account itself: it answers the auth token (Keybrake must never forward this).
+    if (req.method === "GET" && /^\/2010-04-01\/Accounts(\/[^/]+)?(\.json)?$/.test(req.path)) {
+      return sendJson(res, 200, { sid: accountSid, auth_token: authToken, status: "active" });
     }
     return sendJson(res, 404, { code: 20404, message: `The requested resource ${req.path} was not found`, status: 404 });
   });
