@@ -174,7 +174,7 @@ throughput is bounded by total CPU per call: a bare passthrough spends about
 one fetch per call, Keybrake three (reserve, vendor, settle) plus its share
 of an audit flush, and a single
 \`stub.fetch()\` added to the passthrough already costs 20–25 % of its
-throughput on this machine (\`../shared/TOOLCHAIN.md\`). That is why the 80 %
+throughput on this machine (measured with a bare passthrough Worker). That is why the 80 %
 and 50 % throughput targets are out of reach locally, and why "one key" is
 *faster* than "256 keys" here: the limit on one machine is CPU, not one
 object's serialization, while 256 keys pay one D1 write per call (each key
