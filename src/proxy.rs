@@ -618,65 +618,62 @@ async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> 
     Ok(bytes)
 }
 
-/// The operator's USD rates, parsed once per isolate (and again only if the
-/// configured text changes).
+/// A setting's text and what it parsed to, kept per isolate.
+type Parsed<T> = RefCell<Option<(String, Rc<T>)>>;
+
+/// A setting parsed once per isolate, and again only when its text
+/// changes. `cell` is the setting's own thread-local slot.
+fn parsed_setting<T>(
+    cell: &'static std::thread::LocalKey<Parsed<T>>,
+    text: String,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<Rc<T>, ApiError> {
+    if let Some(parsed) = cell.with_borrow(|p| {
+        p.as_ref()
+            .filter(|(t, _)| *t == text)
+            .map(|(_, v)| v.clone())
+    }) {
+        return Ok(parsed);
+    }
+    let parsed = Rc::new(parse(&text).map_err(|e| ApiError::new(ErrorCode::NotConfigured, e))?);
+    cell.set(Some((text, parsed.clone())));
+    Ok(parsed)
+}
+
+/// The operator's USD rates (`KEYBRAKE_USD_RATES`).
 pub(crate) fn rate_table(
     config: &dyn ConfigSource,
 ) -> std::result::Result<Rc<RateTable>, ApiError> {
     thread_local! {
-        static PARSED: RefCell<Option<(String, Rc<RateTable>)>> = const { RefCell::new(None) };
+        static PARSED: Parsed<RateTable> = const { RefCell::new(None) };
     }
-    let json = config.get("KEYBRAKE_USD_RATES").unwrap_or_default();
-    if let Some(rates) = PARSED.with_borrow(|p| {
-        p.as_ref()
-            .filter(|(text, _)| *text == json)
-            .map(|(_, rates)| rates.clone())
-    }) {
-        return Ok(rates);
+    let text = config.get("KEYBRAKE_USD_RATES").unwrap_or_default();
+    parsed_setting(&PARSED, text, |json| {
+        if json.trim().is_empty() {
+            return Ok(RateTable::default());
+        }
+        RateTable::parse(json).map_err(|e| format!("KEYBRAKE_USD_RATES is invalid: {e}"))
+    })
+}
+
+/// The operator's catalogue additions (`KEYBRAKE_CATALOGUE`). A broken one
+/// fails every call closed, naming the problem.
+pub(crate) fn operator_catalogue(
+    config: &dyn ConfigSource,
+) -> std::result::Result<Rc<OperatorCatalogue>, ApiError> {
+    thread_local! {
+        static PARSED: Parsed<OperatorCatalogue> = const { RefCell::new(None) };
     }
-    let rates = if json.trim().is_empty() {
-        RateTable::default()
-    } else {
-        RateTable::parse(&json).map_err(|e| {
-            ApiError::new(
-                ErrorCode::NotConfigured,
-                format!("KEYBRAKE_USD_RATES is invalid: {e}"),
-            )
-        })?
-    };
-    let rates = Rc::new(rates);
-    PARSED.set(Some((json, rates.clone())));
-    Ok(rates)
+    let text = config.get("KEYBRAKE_CATALOGUE").unwrap_or_default();
+    parsed_setting(&PARSED, text, |text| {
+        OperatorCatalogue::parse(text, &|v| vendor_for(v).is_some())
+    })
 }
 
 /// What makes two requests the same call: method, path, query, the
 /// headers that change what the vendor does (`Stripe-Account`,
 /// `Stripe-Version`) and the body as forwarded (its content type follows
 /// from it).
-/// The operator's catalogue additions (`KEYBRAKE_CATALOGUE`), parsed once
-/// per isolate. A broken one fails every call closed, naming the problem.
-pub(crate) fn operator_catalogue(
-    config: &dyn ConfigSource,
-) -> std::result::Result<Rc<OperatorCatalogue>, ApiError> {
-    thread_local! {
-        static PARSED: RefCell<Option<(String, Rc<OperatorCatalogue>)>> = const { RefCell::new(None) };
-    }
-    let text = config.get("KEYBRAKE_CATALOGUE").unwrap_or_default();
-    if let Some(parsed) = PARSED.with_borrow(|p| {
-        p.as_ref()
-            .filter(|(t, _)| *t == text)
-            .map(|(_, c)| c.clone())
-    }) {
-        return Ok(parsed);
-    }
-    let parsed = Rc::new(
-        OperatorCatalogue::parse(&text, &|v| vendor_for(v).is_some())
-            .map_err(|e| ApiError::new(ErrorCode::NotConfigured, e))?,
-    );
-    PARSED.set(Some((text, parsed.clone())));
-    Ok(parsed)
-}
-
 fn fingerprint(
     method: &str,
     path: &str,

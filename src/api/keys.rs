@@ -6,7 +6,7 @@ use worker::{Env, Request, Response};
 
 use super::{json_object, limit, opt_str, reject_unknown, Caller};
 use crate::budget::issuer_budget_id;
-use crate::core::ceilings::KeyAsk;
+use crate::core::ceilings::{account_list, KeyAsk};
 use crate::core::constraints::Constraints;
 use crate::core::currency::RateTable;
 use crate::core::duration::{format_secs, parse_duration_secs, parse_ttl_secs};
@@ -114,25 +114,8 @@ fn parse_new_key(
         }
         None => return Err(ApiError::field("allowed_endpoints", "is required")),
     };
-    let allowed_accounts = match body.get("allowed_accounts") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v.as_str() {
-                Some(s) if !s.is_empty() && s.len() <= 255 => Ok(s.to_owned()),
-                _ => Err(ApiError::field(
-                    "allowed_accounts",
-                    "must contain only non-empty strings",
-                )),
-            })
-            .collect::<ApiResult<_>>()?,
-        Some(_) => {
-            return Err(ApiError::field(
-                "allowed_accounts",
-                "must be an array of account ids",
-            ))
-        }
-    };
+    let allowed_accounts = account_list(body.get("allowed_accounts"))
+        .map_err(|e| ApiError::field("allowed_accounts", e))?;
     let daily_cap = Money::from_json_limit(
         body.get("daily_usd_cap")
             .ok_or_else(|| ApiError::field("daily_usd_cap", "is required"))?,

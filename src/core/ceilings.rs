@@ -143,20 +143,8 @@ impl Ceilings {
             )
         })?);
         let max_total_spend_usd = money("max_total_spend_usd")?;
-        let allowed_accounts = match body.get("allowed_accounts") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v.as_str() {
-                    Some(s) if !s.is_empty() && s.len() <= 255 => Ok(s.to_owned()),
-                    _ => Err(err(
-                        "allowed_accounts",
-                        "must contain only non-empty strings",
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(err("allowed_accounts", "must be an array of account ids")),
-        };
+        let allowed_accounts =
+            account_list(body.get("allowed_accounts")).map_err(|e| err("allowed_accounts", e))?;
         let max_ttl_secs = match body.get("max_ttl") {
             None => max_ttl_secs,
             Some(Value::String(s)) => {
@@ -318,6 +306,22 @@ impl Ceilings {
             })?;
         }
         Ok(())
+    }
+}
+
+/// A list of account ids (`Stripe-Account` values), as keys and issuers
+/// state `allowed_accounts`; absent is none.
+pub fn account_list(value: Option<&Value>) -> Result<Vec<String>, &'static str> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v.as_str() {
+                Some(s) if !s.is_empty() && s.len() <= 255 => Ok(s.to_owned()),
+                _ => Err("must contain only non-empty strings"),
+            })
+            .collect(),
+        Some(_) => Err("must be an array of account ids"),
     }
 }
 
