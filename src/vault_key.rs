@@ -17,17 +17,16 @@ use serde::{Deserialize, Serialize};
 use worker::*;
 
 use crate::budget::{BudgetClient, LeaseAsk, LeaseReturn};
-use crate::core::constraints::Constraints;
 use crate::core::endpoint::Allowlist;
 use crate::core::money::Money;
 use crate::error::{ApiError, ErrorCode};
-use crate::ledger::{
-    check_access, follow_up_cost, ledger_day, refund_cost, reserve, settle_as, Attempt, Decision,
-    KeyRecord, PricedObject, SettleAs, Settlement,
+pub use crate::ledger::decide::Settled;
+use crate::ledger::decide::{
+    self, charge_kind, Ending, Held, Hold, KeyStore, PriorAttempt, ReservationState, Verdict,
 };
+use crate::ledger::{ledger_day, Attempt, Decision, KeyRecord, PricedObject, Settlement};
 use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
 use crate::store;
-use crate::vendors::Charge;
 
 /// A reservation not settled by then is resolved by the alarm. The Worker
 /// gives up on the vendor well before (`KEYBRAKE_UPSTREAM_TIMEOUT_MS`).
@@ -44,11 +43,12 @@ const LEASE_CALLS: u64 = 16;
 /// A key idle this long hands its unspent leases back
 /// (`KEYBRAKE_LEASE_IDLE_MS` overrides it).
 const LEASE_IDLE_MS: i64 = 10_000;
-/// How long a step on an unknown object waits for creates in flight.
-const CREATE_WAIT_MS: i64 = 2_000;
-/// How long an idempotent retry waits for its first attempt's answer
-/// before it is charged as a call of its own.
-const PRIOR_WAIT_MS: i64 = 5_000;
+/// How long a decision waits where the rules ask it to: a step on an
+/// object whose create is in flight, an idempotent retry of an attempt the
+/// vendor has not answered yet, a lease another call is fetching. After
+/// that the rules decide without waiting (unknown object refused, the
+/// retry charged as a call of its own).
+const PATIENCE_MS: i64 = 5_000;
 /// Audit rows sent to D1 per batch.
 const FLUSH_BATCH: usize = 50;
 /// Backoff bounds for retrying D1 flushes.
@@ -133,17 +133,6 @@ CREATE TABLE IF NOT EXISTS flush_state (
 );
 ";
 
-/// A call outside the key's constraints, naming the constraint.
-fn constraint_error(constraint: &str, message: String) -> ApiError {
-    ApiError {
-        param: Some(format!("constraints.{constraint}")),
-        ..ApiError::new(
-            ErrorCode::ConstraintViolated,
-            format!("constraints.{constraint}: {message}"),
-        )
-    }
-}
-
 #[derive(Serialize, Deserialize)]
 struct AddBudget {
     add: String,
@@ -157,22 +146,6 @@ pub struct Authorized {
     pub decision: Decision,
     #[serde(default)]
     pub label: Option<String>,
-}
-
-/// What one pass of `authorize` concluded.
-enum Verdict {
-    Decided(Decision),
-    /// Ask again once the creates in flight have settled.
-    AwaitCreates,
-    /// An identical retry of a call still held: ask again once the vendor
-    /// has answered the first (kept: a free replay; released: a new call).
-    AwaitPrior,
-    /// The key's lease on an account budget is short: lease more, then ask
-    /// again.
-    NeedLease {
-        budget: String,
-        shortfall: Money,
-    },
 }
 
 /// The key's state as the management API shows it.
@@ -277,371 +250,6 @@ impl VaultKey {
         Ok(())
     }
 
-    /// A day's totals (held, kept). The last day touched is kept in memory:
-    /// every change goes through `add_to_day`, on this object's one thread.
-    fn day_totals(&self, day: i64) -> Result<(Money, Money)> {
-        if let Some((d, held, kept)) = self.today.get() {
-            if d == day {
-                return Ok((held, kept));
-            }
-        }
-        let rows: Vec<Totals> = self.query(
-            "SELECT held, kept FROM day_spend WHERE day = ?",
-            vec![day.into()],
-        )?;
-        let totals = rows.first().map(Totals::money).unwrap_or_default();
-        self.today.set(Some((day, totals.0, totals.1)));
-        Ok(totals)
-    }
-
-    /// Moves a day's totals and returns them (held, kept) as they now are.
-    fn add_to_day(&self, day: i64, held_delta: i64, kept_delta: i64) -> Result<(Money, Money)> {
-        let rows: Vec<Totals> = self.query(
-            "INSERT INTO day_spend (day, held, kept) VALUES (?1, ?2, ?3)
-             ON CONFLICT (day) DO UPDATE SET held = held + ?2, kept = kept + ?3
-             RETURNING held, kept",
-            vec![day.into(), held_delta.into(), kept_delta.into()],
-        )?;
-        let totals = rows.first().map(Totals::money).unwrap_or_default();
-        self.today.set(Some((day, totals.0, totals.1)));
-        Ok(totals)
-    }
-
-    fn audit(
-        &self,
-        attempt: &Attempt,
-        decision: &str,
-        error: Option<&ApiError>,
-        cost: Money,
-        settled: bool,
-    ) -> Result<()> {
-        self.run(
-            "INSERT OR REPLACE INTO outbox
-               (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled,
-                trace_id, run_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
-            vec![
-                attempt.request_id.as_str().into(),
-                attempt.now.into(),
-                attempt.method.as_str().into(),
-                truncate(&attempt.path, 512).into(),
-                decision.into(),
-                error.map(|e| e.code.as_str()).into(),
-                error.map(|e| e.message.clone()).into(),
-                (cost.micros() as i64).into(),
-                (settled as i64).into(),
-                attempt.trace_id.as_deref().into(),
-                attempt.run_id.as_deref().into(),
-            ],
-        )
-    }
-
-    /// Decides one attempt. No `await` between reading the ledger and
-    /// writing the reservation: this is the atomic step.
-    /// `waited`: a held first attempt has been waited on long enough; the
-    /// retry is then charged as a call of its own.
-    fn authorize(&self, attempt: &Attempt, waited: bool) -> Result<Verdict> {
-        let Some(loaded) = self.record()? else {
-            return Ok(Verdict::Decided(Decision::Denied {
-                error: ApiError::new(ErrorCode::InvalidKey, "this vault key is not valid"),
-                audited: false,
-            }));
-        };
-        let deny = |error: ApiError| -> Result<Verdict> {
-            self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
-            Ok(Verdict::Decided(Decision::Denied {
-                error,
-                audited: true,
-            }))
-        };
-        let record = &loaded.record;
-        if let Err(error) = check_access(record, &loaded.allowlist, attempt) {
-            // A token whose secret does not match is not this key's call:
-            // anyone can write a well-formed token for a known key id, so
-            // its attempt must not land in this key's audit log.
-            if error.code == ErrorCode::InvalidKey {
-                return Ok(Verdict::Decided(Decision::Denied {
-                    error,
-                    audited: false,
-                }));
-            }
-            return deny(error);
-        }
-        let charge = match &attempt.charge {
-            Ok(charge) => charge,
-            Err(error) => return deny(error.clone()),
-        };
-
-        // An identical retry of a call the vendor has already acted on rides
-        // free: the vendor replays its first answer. Not while the first is
-        // still held (the vendor may yet refuse it, and then this one would
-        // be the call that moves money), and not once the vendor has
-        // forgotten the key.
-        let replay = match &attempt.idempotency_key {
-            Some(key) => {
-                #[derive(Deserialize)]
-                struct Prior {
-                    fingerprint: String,
-                    state: String,
-                    at: i64,
-                }
-                let prior: Vec<Prior> = self.query(
-                    "SELECT i.fingerprint, r.state, i.at FROM idempotency i
-                     JOIN reservations r ON r.request_id = i.request_id WHERE i.idem_key = ?",
-                    vec![key.as_str().into()],
-                )?;
-                let window = crate::vendors::vendor_for(&record.vendor)
-                    .map_or(0, |v| v.idempotency_window_ms());
-                let same = prior.first().filter(|p| {
-                    p.fingerprint == attempt.fingerprint && attempt.now - p.at < window
-                });
-                match same.map(|p| p.state.as_str()) {
-                    Some("kept") => true,
-                    Some("held") if !waited => return Ok(Verdict::AwaitPrior),
-                    _ => false,
-                }
-            }
-            None => false,
-        };
-
-        let (cost, repriced) = if replay {
-            (Money::ZERO, None)
-        } else {
-            match charge {
-                Charge::Free => (Money::ZERO, None),
-                Charge::Usage { usd } => (*usd, None),
-                Charge::Amount { usd, minor } => (
-                    *usd,
-                    Some(PricedObject {
-                        minor: *minor,
-                        usd: *usd,
-                    }),
-                ),
-                Charge::FollowUp { object, minor } => {
-                    let known = self.priced_object(object)?;
-                    // The object may come from a create this key just made
-                    // whose settlement (which records it) is still on its way.
-                    if known.is_none() && self.creates_in_flight()? {
-                        return Ok(Verdict::AwaitCreates);
-                    }
-                    match follow_up_cost(object, known, *minor) {
-                        Ok(priced) => priced,
-                        Err(error) => return deny(error),
-                    }
-                }
-                Charge::Refund { object, minor } => {
-                    let known = self.priced_object(object)?;
-                    if known.is_none() && self.creates_in_flight()? {
-                        return Ok(Verdict::AwaitCreates);
-                    }
-                    match refund_cost(object, known, *minor) {
-                        Ok(cost) => (cost, None),
-                        Err(error) => return deny(error),
-                    }
-                }
-            }
-        };
-
-        if let Some(constraints) = &record.constraints {
-            // The payment's total: a create's amount, or an object's new one.
-            let amount = repriced.map(|p| p.usd).or(match charge {
-                Charge::Amount { usd, .. } => Some(*usd),
-                _ => None,
-            });
-            let creates = matches!(charge, Charge::Amount { .. });
-            let checked = constraints
-                .check(&attempt.facts, amount, creates)
-                .map_err(|v| constraint_error(v.constraint, v.message))
-                .and_then(|()| self.check_usage(constraints, attempt.now));
-            if let Err(error) = checked {
-                return deny(error);
-            }
-        }
-
-        let day = ledger_day(attempt.now);
-        let (held, kept) = self.day_totals(day)?;
-        let committed = held
-            .checked_add(kept)
-            .unwrap_or(Money::from_micros(u64::MAX));
-        let mut remaining = match reserve(record.daily_cap, committed, cost) {
-            Ok(remaining) => remaining,
-            Err(error) => return deny(error),
-        };
-        if let Some(total_cap) = record.constraints.as_ref().and_then(|c| c.total_usd_cap) {
-            match reserve(total_cap, self.lifetime_committed()?, cost) {
-                Ok(left) => remaining = remaining.min(left),
-                Err(_) => {
-                    return deny(ApiError::new(
-                        ErrorCode::CapExhausted,
-                        format!("this call costs ${cost} but the key's lifetime cap of ${total_cap} would be exceeded (constraints.total_usd_cap)"),
-                    ))
-                }
-            }
-        }
-
-        // Account budgets: spend only what this key has leased from each.
-        if cost > Money::ZERO {
-            for budget in &record.budgets {
-                let available = self.lease_available(budget, day)?;
-                if cost > available {
-                    return Ok(Verdict::NeedLease {
-                        budget: budget.clone(),
-                        shortfall: cost.saturating_sub(available),
-                    });
-                }
-            }
-            for budget in &record.budgets {
-                self.run(
-                    "UPDATE leases SET used = used + ? WHERE budget = ? AND day = ?",
-                    vec![
-                        (cost.micros() as i64).into(),
-                        budget.as_str().into(),
-                        day.into(),
-                    ],
-                )?;
-            }
-            self.last_call.set(Date::now().as_millis() as i64);
-        }
-
-        let object = match charge {
-            Charge::FollowUp { object, .. } | Charge::Refund { object, .. } => {
-                Some(object.as_str())
-            }
-            _ => None,
-        };
-        self.run(
-            "INSERT INTO reservations
-               (request_id, day, cost, state, created_at, held_at, charge_kind, object, priced_minor, priced_usd)
-             VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)",
-            vec![
-                attempt.request_id.as_str().into(),
-                day.into(),
-                (cost.micros() as i64).into(),
-                attempt.now.into(),
-                (Date::now().as_millis() as i64).into(),
-                charge_kind(charge).into(),
-                object.into(),
-                repriced.map(|p| p.minor as i64).into(),
-                repriced.map(|p| p.usd.micros() as i64).into(),
-            ],
-        )?;
-        self.add_to_day(day, cost.micros() as i64, 0)?;
-        if let (Some(key), false) = (&attempt.idempotency_key, replay) {
-            self.run(
-                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint, at) VALUES (?, ?, ?, ?)",
-                vec![key.as_str().into(), attempt.request_id.as_str().into(), attempt.fingerprint.as_str().into(), attempt.now.into()],
-            )?;
-        }
-        if let Some(constraints) = &record.constraints {
-            self.count_use(constraints, attempt.now)?;
-        }
-        self.audit(attempt, "allowed", None, cost, false)?;
-        Ok(Verdict::Decided(Decision::Allowed { cost, remaining }))
-    }
-
-    /// What this key priced an object it created at, if it did.
-    fn priced_object(&self, object: &str) -> Result<Option<PricedObject>> {
-        #[derive(Deserialize)]
-        struct Known {
-            minor: u64,
-            usd: u64,
-        }
-        let known: Vec<Known> = self.query(
-            "SELECT minor, usd FROM priced_objects WHERE object = ?",
-            vec![object.into()],
-        )?;
-        Ok(known.first().map(|k| PricedObject {
-            minor: k.minor,
-            usd: Money::from_micros(k.usd),
-        }))
-    }
-
-    /// `max_requests` and `rate_limit`: whether one more call fits.
-    fn check_usage(&self, c: &Constraints, now: i64) -> std::result::Result<(), ApiError> {
-        let sql = |e: Error| ApiError::internal(e.to_string());
-        if let Some(max) = c.max_requests {
-            let used: Vec<Row<u64>> = self
-                .query(
-                    "SELECT value AS v FROM counters WHERE name = 'requests'",
-                    vec![],
-                )
-                .map_err(sql)?;
-            if used.first().map_or(0, |r| r.v) >= max {
-                return Err(constraint_error(
-                    "max_requests",
-                    format!(
-                        "this key's {max} request{} are used up",
-                        if max == 1 { "" } else { "s" }
-                    ),
-                ));
-            }
-        }
-        if let Some(limit) = c.rate_limit {
-            let window_start = now - i64::from(limit.per_secs) * 1000;
-            self.run(
-                "DELETE FROM recent_calls WHERE at <= ?",
-                vec![window_start.into()],
-            )
-            .map_err(sql)?;
-            let recent: Vec<Row<u64>> = self
-                .query("SELECT COUNT(*) AS v FROM recent_calls", vec![])
-                .map_err(sql)?;
-            if recent.first().map_or(0, |r| r.v) >= u64::from(limit.requests) {
-                return Err(ApiError {
-                    param: Some("constraints.rate_limit".into()),
-                    ..ApiError::new(
-                        ErrorCode::RateLimited,
-                        format!(
-                            "this key allows {} calls per {} s; try again shortly",
-                            limit.requests, limit.per_secs
-                        ),
-                    )
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Records an allowed call against `max_requests` and `rate_limit`.
-    fn count_use(&self, c: &Constraints, now: i64) -> Result<()> {
-        if c.max_requests.is_some() {
-            self.run(
-                "INSERT INTO counters (name, value) VALUES ('requests', 1)
-                 ON CONFLICT (name) DO UPDATE SET value = value + 1",
-                vec![],
-            )?;
-        }
-        if c.rate_limit.is_some() {
-            self.run("INSERT INTO recent_calls (at) VALUES (?)", vec![now.into()])?;
-        }
-        Ok(())
-    }
-
-    /// Everything held or kept on any day: what `total_usd_cap` bounds.
-    fn lifetime_committed(&self) -> Result<Money> {
-        let total: Vec<Row<Option<u64>>> =
-            self.query("SELECT SUM(held + kept) AS v FROM day_spend", vec![])?;
-        Ok(Money::from_micros(
-            total.first().and_then(|r| r.v).unwrap_or(0),
-        ))
-    }
-
-    /// What this key may still spend today under a budget's lease.
-    fn lease_available(&self, budget: &str, day: i64) -> Result<Money> {
-        #[derive(Deserialize)]
-        struct Lease {
-            granted: u64,
-            used: u64,
-        }
-        let rows: Vec<Lease> = self.query(
-            "SELECT granted, used FROM leases WHERE budget = ? AND day = ?",
-            vec![budget.into(), day.into()],
-        )?;
-        Ok(rows.first().map_or(Money::ZERO, |l| {
-            Money::from_micros(l.granted.saturating_sub(l.used))
-        }))
-    }
-
     /// Leases at least `shortfall` (and up to `LEASE_CALLS` times it) from
     /// a budget. `Ok(false)`: the budget is spent for today.
     async fn lease_more(&self, budget: &str, shortfall: Money, day: i64) -> Result<bool> {
@@ -720,46 +328,33 @@ impl VaultKey {
         Ok(())
     }
 
-    /// Whether a call that creates a priced object is still unsettled.
-    fn creates_in_flight(&self) -> Result<bool> {
-        let held: Vec<Row<u64>> = self.query(
-            "SELECT COUNT(*) AS v FROM reservations WHERE state = 'held' AND charge_kind = 'amount'",
-            vec![],
-        )?;
-        Ok(held.first().is_some_and(|r| r.v > 0))
-    }
-
-    /// Decides an attempt, letting a step on a not-yet-recorded object wait
-    /// (bounded) for the creates in flight to settle.
+    /// Decides an attempt (`ledger::decide`), waiting briefly where the
+    /// rules ask to: for a create in flight, for an idempotent first
+    /// attempt's answer, or for more lease from an account budget.
     async fn decide(&self, attempt: &Attempt) -> Result<Decision> {
         let started = Date::now().as_millis() as i64;
         loop {
-            let waited = Date::now().as_millis() as i64 - started >= PRIOR_WAIT_MS;
-            match self.authorize(attempt, waited)? {
+            // Read again on every pass: a lease request may have unbound a
+            // deleted budget, a revocation may have landed while waiting.
+            let Some(loaded) = self.record()? else {
+                return Ok(Decision::Denied {
+                    error: ApiError::new(ErrorCode::InvalidKey, "this vault key is not valid"),
+                    audited: false,
+                });
+            };
+            let (record, allowlist) = (&loaded.record, &loaded.allowlist);
+            let window =
+                crate::vendors::vendor_for(&record.vendor).map_or(0, |v| v.idempotency_window_ms());
+            let waited = Date::now().as_millis() as i64 - started >= PATIENCE_MS;
+            match decide::decide(self, record, allowlist, attempt, waited, window)? {
                 Verdict::Decided(decision) => return Ok(decision),
-                Verdict::AwaitPrior => {
+                Verdict::AwaitPrior | Verdict::AwaitCreates => {
                     Delay::from(std::time::Duration::from_millis(2)).await;
-                }
-                Verdict::AwaitCreates
-                    if Date::now().as_millis() as i64 - started < CREATE_WAIT_MS =>
-                {
-                    Delay::from(std::time::Duration::from_millis(2)).await;
-                }
-                Verdict::AwaitCreates => {
-                    let error = ApiError::unpriceable(
-                        "the object was not created through this key (or its creation never settled)",
-                    );
-                    self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
-                    return Ok(Decision::Denied {
-                        error,
-                        audited: true,
-                    });
                 }
                 // One lease request per budget at a time; the others wait
                 // for it and ask again.
                 Verdict::NeedLease { budget, .. }
-                    if self.leasing.borrow().contains(&budget)
-                        && Date::now().as_millis() as i64 - started < CREATE_WAIT_MS =>
+                    if self.leasing.borrow().contains(&budget) && !waited =>
                 {
                     Delay::from(std::time::Duration::from_millis(2)).await;
                 }
@@ -771,22 +366,7 @@ impl VaultKey {
                     self.leasing.borrow_mut().retain(|b| *b != budget);
                     let error = match leased {
                         Ok(true) => continue,
-                        Ok(false) => match budget.strip_prefix("issuer:") {
-                            Some(issuer) => ApiError {
-                                param: Some("issuer.max_daily_spend_usd".into()),
-                                ..ApiError::new(
-                                    ErrorCode::CapExhausted,
-                                    format!("the keys of issuer {issuer} have spent what it may spend (max_daily_spend_usd, max_total_spend_usd)"),
-                                )
-                            },
-                            None => ApiError {
-                                param: Some(format!("budget:{budget}")),
-                                ..ApiError::new(
-                                    ErrorCode::CapExhausted,
-                                    format!("the account budget {budget} is spent for today"),
-                                )
-                            },
-                        },
+                        Ok(false) => budget_spent(&budget),
                         Err(e) => {
                             console_error!("budget {budget} unreachable: {e}");
                             ApiError::internal(format!(
@@ -794,7 +374,7 @@ impl VaultKey {
                             ))
                         }
                     };
-                    self.audit(attempt, "denied", Some(&error), Money::ZERO, true)?;
+                    self.audit(attempt, Some(&error), Money::ZERO, true)?;
                     return Ok(Decision::Denied {
                         error,
                         audited: true,
@@ -804,142 +384,22 @@ impl VaultKey {
         }
     }
 
-    /// Keeps or releases a reservation once the vendor answered. Returns
-    /// what the call finally cost and the cap left for today.
+    /// Settles a call (`ledger::settle`) against the key's daily cap.
     fn settle(&self, settlement: &Settlement) -> Result<Settled> {
-        #[derive(Deserialize)]
-        struct Held {
-            day: i64,
-            cost: u64,
-            charge_kind: String,
-            object: Option<String>,
-            priced_minor: Option<u64>,
-            priced_usd: Option<u64>,
-        }
-        // The rule depends on the answer alone, so the reservation is
-        // claimed and marked in one statement (a repeat finds nothing held).
-        let rule = settle_as(settlement.upstream_status, settlement.forwarded);
-        let state = match rule {
-            SettleAs::Release => "released",
-            SettleAs::Keep | SettleAs::KeepAmbiguous => "kept",
-        };
-        let held: Vec<Held> = self.query(
-            "UPDATE reservations SET state = ? WHERE request_id = ? AND state = 'held'
-             RETURNING day, cost, charge_kind, object, priced_minor, priced_usd",
-            vec![state.into(), settlement.request_id.as_str().into()],
-        )?;
-        let mut final_cost = Money::ZERO;
-        let mut totals = None;
-        if let Some(h) = held.first() {
-            let cost = h.cost as i64;
-            let kept_delta = if rule == SettleAs::Release { 0 } else { cost };
-            let after = self.add_to_day(h.day, -cost, kept_delta)?;
-            if rule == SettleAs::Release {
-                // What was not spent goes back to the key's leases.
-                self.run(
-                    "UPDATE leases SET used = MAX(0, used - ?) WHERE day = ?",
-                    vec![cost.into(), h.day.into()],
-                )?;
-            }
-            if h.day == ledger_day(settlement.now) {
-                totals = Some(after);
-            }
-            if rule == SettleAs::Keep {
-                // Remember what this key paid for, so confirming or capturing
-                // it later is not charged again.
-                let object = match h.charge_kind.as_str() {
-                    "amount" => settlement.created_object.clone(),
-                    _ => h.object.clone(),
-                };
-                if let (Some(object), Some(minor), Some(usd)) =
-                    (object, h.priced_minor, h.priced_usd)
-                {
-                    self.run(
-                        "INSERT OR REPLACE INTO priced_objects (object, minor, usd) VALUES (?, ?, ?)",
-                        vec![object.into(), (minor as i64).into(), (usd as i64).into()],
-                    )?;
-                }
-            }
-            let (code, message) = match (rule, settlement.upstream_status) {
-                _ if !settlement.forwarded => (
-                    Some("client_cancelled"),
-                    Some(
-                        "the client left before the call was sent; nothing was charged".to_owned(),
-                    ),
-                ),
-                (SettleAs::KeepAmbiguous, Some(s)) => (
-                    Some("upstream_error"),
-                    Some(format!(
-                        "vendor answered {s}; the cost is kept because money may have moved"
-                    )),
-                ),
-                (SettleAs::KeepAmbiguous, None) => (
-                    Some("upstream_unreachable"),
-                    Some(
-                        "no answer from the vendor; the cost is kept because money may have moved"
-                            .to_owned(),
-                    ),
-                ),
-                _ => (None, None),
-            };
-            if rule != SettleAs::Release {
-                final_cost = Money::from_micros(h.cost);
-            }
-            self.run(
-                "UPDATE outbox SET upstream_status = ?, cost = ?, code = ?, message = ?, settled = 1
-                 WHERE request_id = ?",
-                vec![
-                    settlement.upstream_status.map(i64::from).into(),
-                    (final_cost.micros() as i64).into(),
-                    code.into(),
-                    message.into(),
-                    settlement.request_id.as_str().into(),
-                ],
-            )?;
-        }
-        let (held, kept) = match totals {
-            Some(t) => t,
-            None => self.day_totals(ledger_day(settlement.now))?,
-        };
-        let remaining = match self.record()? {
-            Some(loaded) => {
-                let cap = loaded.record.daily_cap;
-                cap.saturating_sub(held.checked_add(kept).unwrap_or(cap))
-            }
-            None => Money::ZERO,
-        };
-        Ok(Settled {
-            cost: final_cost,
-            remaining,
-        })
+        let cap = self.record()?.map_or(Money::ZERO, |l| l.record.daily_cap);
+        decide::settle(self, settlement, cap)
     }
 
-    /// Resolves reservations whose Worker never settled them: kept, because
-    /// the call may have reached the vendor, and audited as `unsettled`.
+    /// Resolves reservations whose Worker never settled them
+    /// (`ledger::resolve_stale`).
     fn resolve_stale(&self, now: i64) -> Result<()> {
-        #[derive(Deserialize)]
-        struct Stale {
-            request_id: String,
-        }
-        let stale: Vec<Stale> = self.query(
-            "SELECT request_id FROM reservations WHERE state = 'held' AND held_at <= ?",
+        let cap = self.record()?.map_or(Money::ZERO, |l| l.record.daily_cap);
+        let stale: Vec<Row<String>> = self.query(
+            "SELECT request_id AS v FROM reservations WHERE state = 'held' AND held_at <= ?",
             vec![(now - self.settle_deadline()).into()],
         )?;
         for s in stale {
-            self.settle(&Settlement {
-                request_id: s.request_id.clone(),
-                upstream_status: None,
-                forwarded: true,
-                created_object: None,
-                now,
-            })?;
-            self.run(
-                "UPDATE outbox SET code = 'unsettled', message = ? WHERE request_id = ?",
-                vec![
-                    "the Worker never reported the vendor's answer; the cost is kept because money may have moved".into(),
-                    s.request_id.as_str().into(),
-                ],
-            )?;
+            decide::resolve_stale(self, &s.v, now, cap)?;
         }
         Ok(())
     }
@@ -1179,13 +639,279 @@ impl VaultKey {
     }
 }
 
-fn charge_kind(charge: &Charge) -> &'static str {
-    match charge {
-        Charge::Free => "free",
-        Charge::Amount { .. } => "amount",
-        Charge::Usage { .. } => "usage",
-        Charge::FollowUp { .. } => "follow_up",
-        Charge::Refund { .. } => "refund",
+/// Why a call the budget could not cover was refused.
+fn budget_spent(budget: &str) -> ApiError {
+    match budget.strip_prefix("issuer:") {
+        Some(issuer) => ApiError {
+            param: Some("issuer.max_daily_spend_usd".into()),
+            ..ApiError::new(
+                ErrorCode::CapExhausted,
+                format!("the keys of issuer {issuer} have spent what it may spend (max_daily_spend_usd, max_total_spend_usd)"),
+            )
+        },
+        None => ApiError {
+            param: Some(format!("budget:{budget}")),
+            ..ApiError::new(
+                ErrorCode::CapExhausted,
+                format!("the account budget {budget} is spent for today"),
+            )
+        },
+    }
+}
+
+/// The key's ledger in its object's SQLite (`SCHEMA`).
+impl KeyStore for VaultKey {
+    type Error = Error;
+
+    fn day_totals(&self, day: i64) -> Result<(Money, Money)> {
+        // The last day touched is kept in memory: every change goes through
+        // `add_to_day`, on this object's one thread.
+        if let Some((d, held, kept)) = self.today.get() {
+            if d == day {
+                return Ok((held, kept));
+            }
+        }
+        let rows: Vec<Totals> = self.query(
+            "SELECT held, kept FROM day_spend WHERE day = ?",
+            vec![day.into()],
+        )?;
+        let totals = rows.first().map(Totals::money).unwrap_or_default();
+        self.today.set(Some((day, totals.0, totals.1)));
+        Ok(totals)
+    }
+
+    fn add_to_day(&self, day: i64, held: i64, kept: i64) -> Result<(Money, Money)> {
+        let rows: Vec<Totals> = self.query(
+            "INSERT INTO day_spend (day, held, kept) VALUES (?1, ?2, ?3)
+             ON CONFLICT (day) DO UPDATE SET held = held + ?2, kept = kept + ?3
+             RETURNING held, kept",
+            vec![day.into(), held.into(), kept.into()],
+        )?;
+        let totals = rows.first().map(Totals::money).unwrap_or_default();
+        self.today.set(Some((day, totals.0, totals.1)));
+        Ok(totals)
+    }
+
+    fn lifetime_committed(&self) -> Result<Money> {
+        let total: Vec<Row<Option<u64>>> =
+            self.query("SELECT SUM(held + kept) AS v FROM day_spend", vec![])?;
+        Ok(Money::from_micros(
+            total.first().and_then(|r| r.v).unwrap_or(0),
+        ))
+    }
+
+    fn prior_attempt(&self, key: &str) -> Result<Option<PriorAttempt>> {
+        #[derive(Deserialize)]
+        struct Prior {
+            fingerprint: String,
+            state: String,
+            at: i64,
+        }
+        let prior: Vec<Prior> = self.query(
+            "SELECT i.fingerprint, r.state, i.at FROM idempotency i
+             JOIN reservations r ON r.request_id = i.request_id WHERE i.idem_key = ?",
+            vec![key.into()],
+        )?;
+        Ok(prior.into_iter().next().map(|p| PriorAttempt {
+            fingerprint: p.fingerprint,
+            state: ReservationState::parse(&p.state),
+            at: p.at,
+        }))
+    }
+
+    fn priced_object(&self, object: &str) -> Result<Option<PricedObject>> {
+        #[derive(Deserialize)]
+        struct Known {
+            minor: u64,
+            usd: u64,
+        }
+        let known: Vec<Known> = self.query(
+            "SELECT minor, usd FROM priced_objects WHERE object = ?",
+            vec![object.into()],
+        )?;
+        Ok(known.first().map(|k| PricedObject {
+            minor: k.minor,
+            usd: Money::from_micros(k.usd),
+        }))
+    }
+
+    fn creates_in_flight(&self) -> Result<bool> {
+        let held: Vec<Row<u64>> = self.query(
+            "SELECT COUNT(*) AS v FROM reservations WHERE state = 'held' AND charge_kind = 'amount'",
+            vec![],
+        )?;
+        Ok(held.first().is_some_and(|r| r.v > 0))
+    }
+
+    fn requests_used(&self) -> Result<u64> {
+        let used: Vec<Row<u64>> = self.query(
+            "SELECT value AS v FROM counters WHERE name = 'requests'",
+            vec![],
+        )?;
+        Ok(used.first().map_or(0, |r| r.v))
+    }
+
+    fn calls_since(&self, since: i64) -> Result<u64> {
+        self.run("DELETE FROM recent_calls WHERE at <= ?", vec![since.into()])?;
+        let recent: Vec<Row<u64>> = self.query("SELECT COUNT(*) AS v FROM recent_calls", vec![])?;
+        Ok(recent.first().map_or(0, |r| r.v))
+    }
+
+    fn lease_available(&self, budget: &str, day: i64) -> Result<Money> {
+        #[derive(Deserialize)]
+        struct Lease {
+            granted: u64,
+            used: u64,
+        }
+        let rows: Vec<Lease> = self.query(
+            "SELECT granted, used FROM leases WHERE budget = ? AND day = ?",
+            vec![budget.into(), day.into()],
+        )?;
+        Ok(rows.first().map_or(Money::ZERO, |l| {
+            Money::from_micros(l.granted.saturating_sub(l.used))
+        }))
+    }
+
+    fn hold(&self, hold: &Hold<'_>) -> Result<()> {
+        let cost = hold.cost.micros() as i64;
+        for budget in hold.budgets {
+            self.run(
+                "UPDATE leases SET used = used + ? WHERE budget = ? AND day = ?",
+                vec![cost.into(), budget.as_str().into(), hold.day.into()],
+            )?;
+        }
+        if !hold.budgets.is_empty() {
+            self.last_call.set(Date::now().as_millis() as i64);
+        }
+        self.run(
+            "INSERT INTO reservations
+               (request_id, day, cost, state, created_at, held_at, charge_kind, object, priced_minor, priced_usd)
+             VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)",
+            vec![
+                hold.request_id.into(),
+                hold.day.into(),
+                cost.into(),
+                hold.now.into(),
+                (Date::now().as_millis() as i64).into(),
+                charge_kind(hold.charge).into(),
+                hold.object.into(),
+                hold.priced.map(|p| p.minor as i64).into(),
+                hold.priced.map(|p| p.usd.micros() as i64).into(),
+            ],
+        )?;
+        self.add_to_day(hold.day, cost, 0)?;
+        if let Some((key, fingerprint)) = hold.idempotency {
+            self.run(
+                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint, at) VALUES (?, ?, ?, ?)",
+                vec![key.into(), hold.request_id.into(), fingerprint.into(), hold.now.into()],
+            )?;
+        }
+        if hold.counts_request {
+            self.run(
+                "INSERT INTO counters (name, value) VALUES ('requests', 1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                vec![],
+            )?;
+        }
+        if hold.counts_rate {
+            self.run(
+                "INSERT INTO recent_calls (at) VALUES (?)",
+                vec![hold.now.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn audit(
+        &self,
+        attempt: &Attempt,
+        error: Option<&ApiError>,
+        cost: Money,
+        settled: bool,
+    ) -> Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO outbox
+               (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled,
+                trace_id, run_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            vec![
+                attempt.request_id.as_str().into(),
+                attempt.now.into(),
+                attempt.method.as_str().into(),
+                truncate(&attempt.path, 512).into(),
+                (if error.is_some() { "denied" } else { "allowed" }).into(),
+                error.map(|e| e.code.as_str()).into(),
+                error.map(|e| e.message.clone()).into(),
+                (cost.micros() as i64).into(),
+                (settled as i64).into(),
+                attempt.trace_id.as_deref().into(),
+                attempt.run_id.as_deref().into(),
+            ],
+        )
+    }
+
+    fn claim(&self, request_id: &str, kept: bool) -> Result<Option<Held>> {
+        #[derive(Deserialize)]
+        struct Claimed {
+            day: i64,
+            cost: u64,
+            charge_kind: String,
+            object: Option<String>,
+            priced_minor: Option<u64>,
+            priced_usd: Option<u64>,
+        }
+        // Claimed and marked in one statement: a repeat finds nothing held.
+        let state = if kept { "kept" } else { "released" };
+        let held: Vec<Claimed> = self.query(
+            "UPDATE reservations SET state = ? WHERE request_id = ? AND state = 'held'
+             RETURNING day, cost, charge_kind, object, priced_minor, priced_usd",
+            vec![state.into(), request_id.into()],
+        )?;
+        Ok(held.into_iter().next().map(|h| Held {
+            day: h.day,
+            cost: Money::from_micros(h.cost),
+            kind: h.charge_kind,
+            object: h.object,
+            priced: match (h.priced_minor, h.priced_usd) {
+                (Some(minor), Some(usd)) => Some(PricedObject {
+                    minor,
+                    usd: Money::from_micros(usd),
+                }),
+                _ => None,
+            },
+        }))
+    }
+
+    fn release_leases(&self, day: i64, cost: Money) -> Result<()> {
+        self.run(
+            "UPDATE leases SET used = MAX(0, used - ?) WHERE day = ?",
+            vec![(cost.micros() as i64).into(), day.into()],
+        )
+    }
+
+    fn remember(&self, object: &str, priced: PricedObject) -> Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO priced_objects (object, minor, usd) VALUES (?, ?, ?)",
+            vec![
+                object.into(),
+                (priced.minor as i64).into(),
+                (priced.usd.micros() as i64).into(),
+            ],
+        )
+    }
+
+    fn finish_audit(&self, request_id: &str, end: &Ending) -> Result<()> {
+        self.run(
+            "UPDATE outbox SET upstream_status = ?, cost = ?, code = ?, message = ?, settled = 1
+             WHERE request_id = ?",
+            vec![
+                end.upstream_status.map(i64::from).into(),
+                (end.cost.micros() as i64).into(),
+                end.code.into(),
+                end.message.clone().into(),
+                request_id.into(),
+            ],
+        )
     }
 }
 
@@ -1207,13 +933,6 @@ pub struct At {
 pub struct Faults {
     /// Make this object's audit flushes to D1 fail.
     pub d1_fails: bool,
-}
-
-/// What a settled call cost in the end, and the cap left today.
-#[derive(Serialize, Deserialize)]
-pub struct Settled {
-    pub cost: Money,
-    pub remaining: Money,
 }
 
 impl DurableObject for VaultKey {

@@ -379,6 +379,23 @@ pub fn within(key: &Constraints, required: &Constraints) -> Result<(), (&'static
             )),
         }
     }
+    // Every constraint named, so a new one does not compile until "no
+    // looser" is defined for it below.
+    let Constraints {
+        max_amount_usd: _,
+        currencies: _,
+        customers: _,
+        metadata: _,
+        to: _,
+        from: _,
+        max_segments: _,
+        from_domains: _,
+        to_domains: _,
+        max_recipients: _,
+        max_requests: _,
+        rate_limit: _,
+        total_usd_cap: _,
+    } = required;
     at_most(
         "max_amount_usd",
         key.max_amount_usd,

@@ -262,6 +262,24 @@ impl Constraints {
         amount: Option<Money>,
         creates: bool,
     ) -> Result<(), Violation> {
+        // Every constraint named, so a new one does not compile until it is
+        // checked here (or said to be checked elsewhere).
+        let Constraints {
+            max_amount_usd: _,
+            currencies: _,
+            customers: _,
+            metadata: _,
+            to: _,
+            from: _,
+            max_segments: _,
+            from_domains: _,
+            to_domains: _,
+            max_recipients: _,
+            // In the key's ledger: they count calls and money over time.
+            max_requests: _,
+            rate_limit: _,
+            total_usd_cap: _,
+        } = self;
         if let (Some(max), Some(amount)) = (self.max_amount_usd, amount) {
             if amount > max {
                 return Err(violation(

@@ -20,6 +20,8 @@ export type ErrorCode =
   | "method_not_allowed"
   | "payload_too_large"
   | "idempotency_conflict"
+  | "ceiling_exceeded"
+  | "forbidden"
   | "upstream_unreachable"
   | "not_configured"
   | "internal_error";
@@ -83,6 +85,10 @@ export class NotFoundError extends KeybrakeError {}
 export class IdempotencyConflictError extends KeybrakeError {}
 /** The vendor did not answer; the call may or may not have happened (502). */
 export class UpstreamUnreachableError extends KeybrakeError {}
+/** An issuer token asked for a key outside its ceilings, named in `param` (403). */
+export class CeilingExceededError extends KeybrakeError {}
+/** The caller may not do this (an issuer token on `/v1/issuers`) (403). */
+export class ForbiddenError extends KeybrakeError {}
 
 const byCode: Record<string, new (code: string, details: ErrorDetails) => KeybrakeError> = {
   cap_exhausted: CapExhaustedError,
@@ -100,6 +106,8 @@ const byCode: Record<string, new (code: string, details: ErrorDetails) => Keybra
   not_found: NotFoundError,
   idempotency_conflict: IdempotencyConflictError,
   upstream_unreachable: UpstreamUnreachableError,
+  ceiling_exceeded: CeilingExceededError,
+  forbidden: ForbiddenError,
 };
 
 /** The error class for a code; unknown codes stay a plain KeybrakeError. */

@@ -3,6 +3,10 @@
 //! only adds storage around these: every spend decision is made here, in one
 //! synchronous step, so it can be tested on the host.
 
+pub mod decide;
+#[cfg(test)]
+pub mod memory;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::constraints::{CallFacts, Constraints};
@@ -109,7 +113,7 @@ pub struct Attempt {
 }
 
 /// The object's answer to an `Attempt`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     Allowed {
