@@ -1,9 +1,9 @@
 //! Keybrake: vault keys for AI agents on Cloudflare Workers.
 //!
 //! This file only wires routes. The proxy pipeline is `proxy.rs`, the spend
-//! ledger `vault_key.rs` (one Durable Object per key) with its rules in
-//! `ledger.rs`, the management API `api/`, and everything that needs no
-//! runtime (`core/`, `vendors/`, `ledger.rs`, `error.rs`) tests on the host.
+//! ledger `vault_key/` (one Durable Object per key) with its rules in
+//! `ledger/`, the management API `api/`, and everything that needs no
+//! runtime (`core/`, `vendors/`, `ledger/`, `error.rs`) tests on the host.
 
 pub mod api;
 pub mod budget;

@@ -2,7 +2,7 @@
 //! price of a step, idempotent replays, constraints, the daily and lifetime
 //! caps, account-budget leases, and what a settlement keeps or releases.
 //! They read and write through `KeyStore`: SQLite in the key's Durable
-//! Object (`vault_key.rs`), memory in host tests (`memory.rs`). Each call
+//! Object (`vault_key/sqlite.rs`), memory in host tests (`memory.rs`). Each call
 //! here is one synchronous step; the object runs it with no `await` inside,
 //! which is what makes a decision atomic.
 

@@ -1,7 +1,7 @@
-//! The rules a vault key's Durable Object applies, as pure functions and the
-//! messages it exchanges with the Worker. The object itself (`vault_key.rs`)
-//! only adds storage around these: every spend decision is made here, in one
-//! synchronous step, so it can be tested on the host.
+//! The rules a vault key's Durable Object applies, as pure functions, and
+//! the messages it exchanges with the Worker. The object (`vault_key/`)
+//! only adds storage around them: every spend decision is made in
+//! `decide.rs`, in one synchronous step, and tested on the host.
 
 pub mod decide;
 #[cfg(test)]

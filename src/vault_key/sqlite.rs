@@ -1,0 +1,266 @@
+//! The key's ledger (`ledger::decide::KeyStore`) in its object's SQLite.
+
+use super::*;
+
+/// The key's ledger in its object's SQLite (`SCHEMA`).
+impl KeyStore for VaultKey {
+    type Error = Error;
+
+    fn day_totals(&self, day: i64) -> Result<(Money, Money)> {
+        // The last day touched is kept in memory: every change goes through
+        // `add_to_day`, on this object's one thread.
+        if let Some((d, held, kept)) = self.today.get() {
+            if d == day {
+                return Ok((held, kept));
+            }
+        }
+        let rows: Vec<Totals> = self.query(
+            "SELECT held, kept FROM day_spend WHERE day = ?",
+            vec![day.into()],
+        )?;
+        let totals = rows.first().map(Totals::money).unwrap_or_default();
+        self.today.set(Some((day, totals.0, totals.1)));
+        Ok(totals)
+    }
+
+    fn add_to_day(&self, day: i64, held: i64, kept: i64) -> Result<(Money, Money)> {
+        let rows: Vec<Totals> = self.query(
+            "INSERT INTO day_spend (day, held, kept) VALUES (?1, ?2, ?3)
+             ON CONFLICT (day) DO UPDATE SET held = held + ?2, kept = kept + ?3
+             RETURNING held, kept",
+            vec![day.into(), held.into(), kept.into()],
+        )?;
+        let totals = rows.first().map(Totals::money).unwrap_or_default();
+        self.today.set(Some((day, totals.0, totals.1)));
+        Ok(totals)
+    }
+
+    fn lifetime_committed(&self) -> Result<Money> {
+        let total: Vec<Row<Option<u64>>> =
+            self.query("SELECT SUM(held + kept) AS v FROM day_spend", vec![])?;
+        Ok(Money::from_micros(
+            total.first().and_then(|r| r.v).unwrap_or(0),
+        ))
+    }
+
+    fn prior_attempt(&self, key: &str) -> Result<Option<PriorAttempt>> {
+        #[derive(Deserialize)]
+        struct Prior {
+            fingerprint: String,
+            state: String,
+            at: i64,
+        }
+        let prior: Vec<Prior> = self.query(
+            "SELECT i.fingerprint, r.state, i.at FROM idempotency i
+             JOIN reservations r ON r.request_id = i.request_id WHERE i.idem_key = ?",
+            vec![key.into()],
+        )?;
+        Ok(prior.into_iter().next().map(|p| PriorAttempt {
+            fingerprint: p.fingerprint,
+            state: ReservationState::parse(&p.state),
+            at: p.at,
+        }))
+    }
+
+    fn priced_object(&self, object: &str) -> Result<Option<PricedObject>> {
+        #[derive(Deserialize)]
+        struct Known {
+            minor: u64,
+            usd: u64,
+        }
+        let known: Vec<Known> = self.query(
+            "SELECT minor, usd FROM priced_objects WHERE object = ?",
+            vec![object.into()],
+        )?;
+        Ok(known.first().map(|k| PricedObject {
+            minor: k.minor,
+            usd: Money::from_micros(k.usd),
+        }))
+    }
+
+    fn creates_in_flight(&self) -> Result<bool> {
+        let held: Vec<Row<u64>> = self.query(
+            "SELECT COUNT(*) AS v FROM reservations WHERE state = 'held' AND charge_kind = 'amount'",
+            vec![],
+        )?;
+        Ok(held.first().is_some_and(|r| r.v > 0))
+    }
+
+    fn requests_used(&self) -> Result<u64> {
+        let used: Vec<Row<u64>> = self.query(
+            "SELECT value AS v FROM counters WHERE name = 'requests'",
+            vec![],
+        )?;
+        Ok(used.first().map_or(0, |r| r.v))
+    }
+
+    fn calls_since(&self, since: i64) -> Result<u64> {
+        self.run("DELETE FROM recent_calls WHERE at <= ?", vec![since.into()])?;
+        let recent: Vec<Row<u64>> = self.query("SELECT COUNT(*) AS v FROM recent_calls", vec![])?;
+        Ok(recent.first().map_or(0, |r| r.v))
+    }
+
+    fn lease_available(&self, budget: &str, day: i64) -> Result<Money> {
+        #[derive(Deserialize)]
+        struct Lease {
+            granted: u64,
+            used: u64,
+        }
+        let rows: Vec<Lease> = self.query(
+            "SELECT granted, used FROM leases WHERE budget = ? AND day = ?",
+            vec![budget.into(), day.into()],
+        )?;
+        Ok(rows.first().map_or(Money::ZERO, |l| {
+            Money::from_micros(l.granted.saturating_sub(l.used))
+        }))
+    }
+
+    fn hold(&self, hold: &Hold<'_>) -> Result<()> {
+        let cost = hold.cost.micros() as i64;
+        for budget in hold.budgets {
+            self.run(
+                "UPDATE leases SET used = used + ? WHERE budget = ? AND day = ?",
+                vec![cost.into(), budget.as_str().into(), hold.day.into()],
+            )?;
+        }
+        if !hold.budgets.is_empty() {
+            self.last_call.set(Date::now().as_millis() as i64);
+        }
+        self.run(
+            "INSERT INTO reservations
+               (request_id, day, cost, state, created_at, held_at, charge_kind, object, priced_minor, priced_usd)
+             VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)",
+            vec![
+                hold.request_id.into(),
+                hold.day.into(),
+                cost.into(),
+                hold.now.into(),
+                (Date::now().as_millis() as i64).into(),
+                charge_kind(hold.charge).into(),
+                hold.object.into(),
+                hold.priced.map(|p| p.minor as i64).into(),
+                hold.priced.map(|p| p.usd.micros() as i64).into(),
+            ],
+        )?;
+        self.add_to_day(hold.day, cost, 0)?;
+        if let Some((key, fingerprint)) = hold.idempotency {
+            self.run(
+                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint, at) VALUES (?, ?, ?, ?)",
+                vec![key.into(), hold.request_id.into(), fingerprint.into(), hold.now.into()],
+            )?;
+        }
+        if hold.counts_request {
+            self.run(
+                "INSERT INTO counters (name, value) VALUES ('requests', 1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                vec![],
+            )?;
+        }
+        if hold.counts_rate {
+            self.run(
+                "INSERT INTO recent_calls (at) VALUES (?)",
+                vec![hold.now.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn audit(
+        &self,
+        attempt: &Attempt,
+        error: Option<&ApiError>,
+        cost: Money,
+        settled: bool,
+    ) -> Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO outbox
+               (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled,
+                trace_id, run_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+            vec![
+                attempt.request_id.as_str().into(),
+                attempt.now.into(),
+                attempt.method.as_str().into(),
+                truncate(&attempt.path, 512).into(),
+                (if error.is_some() { "denied" } else { "allowed" }).into(),
+                error.map(|e| e.code.as_str()).into(),
+                error.map(|e| e.message.clone()).into(),
+                (cost.micros() as i64).into(),
+                (settled as i64).into(),
+                attempt.trace_id.as_deref().into(),
+                attempt.run_id.as_deref().into(),
+            ],
+        )
+    }
+
+    fn claim(&self, request_id: &str, kept: bool) -> Result<Option<Held>> {
+        #[derive(Deserialize)]
+        struct Claimed {
+            day: i64,
+            cost: u64,
+            charge_kind: String,
+            object: Option<String>,
+            priced_minor: Option<u64>,
+            priced_usd: Option<u64>,
+        }
+        // Claimed and marked in one statement: a repeat finds nothing held.
+        let state = if kept { "kept" } else { "released" };
+        let held: Vec<Claimed> = self.query(
+            "UPDATE reservations SET state = ? WHERE request_id = ? AND state = 'held'
+             RETURNING day, cost, charge_kind, object, priced_minor, priced_usd",
+            vec![state.into(), request_id.into()],
+        )?;
+        Ok(held.into_iter().next().map(|h| Held {
+            day: h.day,
+            cost: Money::from_micros(h.cost),
+            kind: h.charge_kind,
+            object: h.object,
+            priced: match (h.priced_minor, h.priced_usd) {
+                (Some(minor), Some(usd)) => Some(PricedObject {
+                    minor,
+                    usd: Money::from_micros(usd),
+                }),
+                _ => None,
+            },
+        }))
+    }
+
+    fn release_leases(&self, day: i64, cost: Money) -> Result<()> {
+        self.run(
+            "UPDATE leases SET used = MAX(0, used - ?) WHERE day = ?",
+            vec![(cost.micros() as i64).into(), day.into()],
+        )
+    }
+
+    fn remember(&self, object: &str, priced: PricedObject) -> Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO priced_objects (object, minor, usd) VALUES (?, ?, ?)",
+            vec![
+                object.into(),
+                (priced.minor as i64).into(),
+                (priced.usd.micros() as i64).into(),
+            ],
+        )
+    }
+
+    fn finish_audit(&self, request_id: &str, end: &Ending) -> Result<()> {
+        self.run(
+            "UPDATE outbox SET upstream_status = ?, cost = ?, code = ?, message = ?, settled = 1
+             WHERE request_id = ?",
+            vec![
+                end.upstream_status.map(i64::from).into(),
+                (end.cost.micros() as i64).into(),
+                end.code.into(),
+                end.message.clone().into(),
+                request_id.into(),
+            ],
+        )
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
