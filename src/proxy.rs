@@ -29,13 +29,13 @@ use worker::{
     Context, Delay, Env, Headers, Request, Response, ResponseBody, ResponseBuilder, Result,
 };
 
-use crate::core::body;
+use crate::core::body::{self, Params};
 use crate::core::catalogue::OperatorCatalogue;
 use crate::core::constraints::CallFacts;
 use crate::core::currency::RateTable;
-use crate::core::endpoint::canonicalize;
+use crate::core::endpoint::{canonicalize, CanonicalPath};
 use crate::core::money::Money;
-use crate::core::token::{hash_token, hex, parse_token, request_id, TOKEN_PREFIX};
+use crate::core::token::{hash_token, hex, parse_token, request_id, KeyId, TOKEN_PREFIX};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::{now_ms, EnvConfig};
 use crate::ledger::{settle_as, Attempt, Decision, SettleAs, Settlement};
@@ -74,94 +74,55 @@ pub async fn handle(
         .map(|v| crate::core::trace::run_id(&v).map_err(|e| ApiError::field("Keybrake-Run-Id", e)));
 
     // 1. authenticate
-    let token = presented_token(req.headers());
-    let key_id = match token.as_deref().map(parse_token) {
-        Some(Ok(id)) => id,
-        _ => {
-            let error = ApiError::new(
-                ErrorCode::InvalidKey,
-                "send a Keybrake vault key (kbk_…) as Authorization: Bearer",
-            );
-            let mut row = orphan_row(&request_id, None, vendor, &method, vendor_path, &error, now);
-            row.trace_id = trace_id;
-            row.run_id = run_id.and_then(|r| r.ok());
-            CallLog::of_row(&row, started).write();
-            ctx.wait_until(audit_orphan(env, row));
-            return deny(vendor, &error, &request_id, None);
-        }
+    let Some((key_id, token)) = authenticate(req.headers()) else {
+        let error = ApiError::new(
+            ErrorCode::InvalidKey,
+            "send a Keybrake vault key (kbk_…) as Authorization: Bearer",
+        );
+        let mut row = orphan_row(&request_id, None, vendor, &method, vendor_path, &error, now);
+        row.trace_id = trace_id;
+        row.run_id = run_id.and_then(|r| r.ok());
+        CallLog::of_row(&row, started).write();
+        ctx.wait_until(audit_orphan(env, row));
+        return deny(vendor, &error, &request_id, None);
     };
-    let token = token.unwrap_or_default();
-
-    // 2. route: the path exactly as it will be forwarded
-    let path = canonicalize(vendor_path)
-        .map_err(|e| ApiError::bad_request(format!("refused: {e}")))
-        .and_then(|p| vendor.forward_path(p, &key_id, &config));
+    // 2. route
+    let path = route(vendor, vendor_path, &key_id, &config);
     let forward_path = path.as_ref().map_or(vendor_path, |p| p.as_str()).to_owned();
-
-    // 3. read: the request exactly as the vendor will. Its parameters come
-    // from the body alone (a write's query string is refused), and the
-    // body forwarded is Keybrake's encoding of what it read.
-    let read = matches!(method.as_str(), "GET" | "HEAD");
-    let query_ok = query_allowed(&method, query.as_deref());
-    let (headers, semantic, header_problem) = forwarded_headers(vendor, req.headers())?;
-    let content_type = req.headers().get("content-type")?;
-    let params = read_body(&mut req)
-        .await
-        .and_then(|b| body::read_body(vendor.body_shape(), &method, content_type.as_deref(), &b));
-    let upstream_auth = vendor.upstream_authorization(&config);
-
-    // 4. price: refused unless the vendor's catalogue (or the operator's)
-    // classifies the call; what the key's constraints judge is read from
-    // the same parameters.
-    let mut facts = CallFacts::default();
-    let charge = match (&path, &params, &upstream_auth, query_ok, header_problem) {
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), ..) => Err(e.clone()),
-        (.., Err(e), _) | (.., Some(e)) => Err(e),
-        (Ok(path), Ok(params), Ok(_), Ok(()), None) => rate_table(&config)
-            .and_then(|rates| Ok((rates, operator_catalogue(&config)?)))
-            .and_then(|(rates, operator)| {
-                let input = PricingInput {
-                    method: &method,
-                    path,
-                    params,
-                    rates: &rates,
-                    config: &config,
-                    operator: &operator,
-                };
-                facts = vendor.facts(&input);
-                vendor.price(&input)
-            }),
+    // 3. read
+    let read = read(vendor, &mut req, &method, query.as_deref()).await?;
+    // 4. price
+    let (charge, facts) = match (&path, &run_id) {
+        (_, Some(Err(e))) => (Err(e.clone()), CallFacts::default()),
+        (Err(e), _) => (Err(e.clone()), CallFacts::default()),
+        (Ok(path), _) => price(vendor, &method, path, &read, &config),
     };
-    let charge = match &run_id {
-        Some(Err(e)) => Err(e.clone()),
-        _ => charge,
-    };
-    let run_id = run_id.and_then(|r| r.ok());
-    let (body, new_content_type) = params.map(|p| p.encode()).unwrap_or_default();
-    let accounts = vendor
-        .account_headers()
-        .iter()
-        .filter_map(|h| req.headers().get(h).ok().flatten())
-        .collect();
-    let idempotency_key = vendor
-        .idempotency_header()
-        .and_then(|h| req.headers().get(h).ok().flatten());
+
+    let Read {
+        headers,
+        semantic,
+        params,
+    } = read;
+    let (body, content_type) = params.map(|p| p.encode()).unwrap_or_default();
     let mut url = format!(
         "{}{}",
         vendor.api_base(&config).trim_end_matches('/'),
         forward_path
     );
-    if let (Some(q), true) = (&query, read) {
+    // Only a read keeps its query string (`read` refused any other's).
+    if let Some(q) = query.as_deref().filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(q);
     }
-    if let Ok(auth) = &upstream_auth {
-        headers.set("authorization", auth)?;
+    if let Ok(auth) = vendor.upstream_authorization(&config) {
+        headers.set("authorization", &auth)?;
     }
-    if let Some(ct) = new_content_type {
+    if let Some(ct) = content_type {
         headers.set("content-type", ct)?;
     }
-
+    let idempotency_key = vendor
+        .idempotency_header()
+        .and_then(|h| req.headers().get(h).ok().flatten());
     let call = Call {
         attempt: Attempt {
             request_id: request_id.clone(),
@@ -175,11 +136,15 @@ pub async fn handle(
             },
             path: forward_path,
             charge,
-            accounts,
+            accounts: vendor
+                .account_headers()
+                .iter()
+                .filter_map(|h| req.headers().get(h).ok().flatten())
+                .collect(),
             idempotency_key,
             now,
             trace_id,
-            run_id,
+            run_id: run_id.and_then(|r| r.ok()),
             facts,
         },
         object: VaultKeyClient::for_key(&env, key_id.as_str())?,
@@ -195,7 +160,7 @@ pub async fn handle(
         clock_offset: hooks.now.map_or(0, |n| n - now_ms()),
         started,
     };
-    // Steps 5-7 run as a task the runtime keeps alive after the client has
+    // Steps 5-8 run as a task the runtime keeps alive after the client has
     // gone, so a call that reached the vendor is always settled.
     let (reply, response) = oneshot::channel();
     ctx.wait_until(call.run(reply));
@@ -206,7 +171,93 @@ pub async fn handle(
     })
 }
 
-/// Everything steps 5-7 need, owned, so they can outlive the request.
+/// Step 1, authenticate: the vault key's shape and checksum, offline. The
+/// key id it names and the token itself.
+fn authenticate(headers: &Headers) -> Option<(KeyId, String)> {
+    let token = presented_token(headers)?;
+    let key_id = parse_token(&token).ok()?;
+    Some((key_id, token))
+}
+
+/// Step 2, route: the vendor path exactly as it will be forwarded (Twilio's
+/// placeholder account becomes the real one), or why it cannot be.
+fn route(
+    vendor: &dyn Vendor,
+    vendor_path: &str,
+    key_id: &KeyId,
+    config: &dyn ConfigSource,
+) -> std::result::Result<CanonicalPath, ApiError> {
+    let path =
+        canonicalize(vendor_path).map_err(|e| ApiError::bad_request(format!("refused: {e}")))?;
+    vendor.forward_path(path, key_id, config)
+}
+
+/// What step 3 read of a request: the headers to forward, those that make
+/// two calls different (for idempotent retries), and the parameters, or
+/// why the request cannot be read as the vendor would read it.
+struct Read {
+    headers: Headers,
+    semantic: Vec<String>,
+    params: std::result::Result<Params, ApiError>,
+}
+
+/// Step 3, read: the request exactly as the vendor will. Its parameters come
+/// from the body alone (a write's query string is refused), and the body
+/// forwarded is Keybrake's encoding of what it read.
+async fn read(
+    vendor: &dyn Vendor,
+    req: &mut Request,
+    method: &str,
+    query: Option<&str>,
+) -> Result<Read> {
+    let (headers, semantic, header_problem) = forwarded_headers(vendor, req.headers())?;
+    let content_type = req.headers().get("content-type")?;
+    let body = read_body(req).await;
+    let params = query_allowed(method, query)
+        .and_then(|()| header_problem.map_or(Ok(()), Err))
+        .and(body)
+        .and_then(|b| body::read_body(vendor.body_shape(), method, content_type.as_deref(), &b));
+    Ok(Read {
+        headers,
+        semantic,
+        params,
+    })
+}
+
+/// Step 4, price: refused unless the vendor's catalogue (or the operator's)
+/// classifies the call; what the key's constraints judge is read from the
+/// same parameters.
+fn price(
+    vendor: &dyn Vendor,
+    method: &str,
+    path: &CanonicalPath,
+    read: &Read,
+    config: &dyn ConfigSource,
+) -> (std::result::Result<Charge, ApiError>, CallFacts) {
+    let inspected = read
+        .params
+        .clone()
+        .and_then(|params| {
+            vendor.upstream_authorization(config)?;
+            Ok((params, rate_table(config)?, operator_catalogue(config)?))
+        })
+        .and_then(|(params, rates, operator)| {
+            vendor.inspect(&PricingInput {
+                method,
+                path,
+                params: &params,
+                rates: &rates,
+                config,
+                operator: &operator,
+            })
+        });
+    match inspected {
+        Ok(read) => (Ok(read.charge), read.facts),
+        Err(e) => (Err(e), CallFacts::default()),
+    }
+}
+
+/// Everything steps 5-8 need, owned, so they can outlive the request.
 struct Call {
     attempt: Attempt,
     object: VaultKeyClient,
@@ -228,6 +279,14 @@ struct Call {
 
 type Reply = oneshot::Sender<Result<Response>>;
 
+/// What step 5 reserved.
+struct Reserved {
+    cost: Money,
+    remaining: Money,
+    /// The key's label, for the log line.
+    label: Option<String>,
+}
+
 impl Call {
     async fn run(self, reply: Reply) {
         if let Err(e) = self.reserve_forward_settle(reply).await {
@@ -235,7 +294,35 @@ impl Call {
         }
     }
 
+    /// Steps 5 to 8, in order.
     async fn reserve_forward_settle(self, reply: Reply) -> Result<()> {
+        let reserved = match self.reserve().await {
+            Ok(reserved) => reserved,
+            Err(denial) => {
+                let _ = reply.send(denial);
+                return Ok(());
+            }
+        };
+        // In production the runtime fires this when the client disconnects
+        // (`enable_request_signal`); Miniflare's local proxy never does.
+        if self.client_gone.aborted() {
+            // Nothing was sent: the reservation goes back at once.
+            let _ = reply.send(Err(worker::Error::RustError("client went away".into())));
+            let request_id = &self.attempt.request_id;
+            return self
+                .settle(Settlement::not_forwarded(request_id, self.now()))
+                .await
+                .map(|_| ());
+        }
+        let (answer, settlement) = self.forward().await?;
+        self.settle_and_respond(reply, reserved, answer, settlement)
+            .await
+    }
+
+    /// Step 5, reserve: the key's object checks the key and reserves the
+    /// cost, recording the audit row. A denial is answered (and audited
+    /// straight to D1 when the object kept no row).
+    async fn reserve(&self) -> std::result::Result<Reserved, Result<Response>> {
         let Call {
             attempt,
             object,
@@ -243,24 +330,20 @@ impl Call {
             vendor,
             key_id,
             ..
-        } = &self;
+        } = self;
         let request_id = attempt.request_id.as_str();
-
-        // 5. reserve
-        let (decision, label) = match object.authorize(attempt).await {
-            Ok(a) => (a.decision, a.label),
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return Ok(());
-            }
-        };
-        let (cost, remaining) = match decision {
-            Decision::Allowed { cost, remaining } => (cost, remaining),
+        let authorized = object.authorize(attempt).await.map_err(Err)?;
+        let label = authorized.label;
+        match authorized.decision {
+            Decision::Allowed { cost, remaining } => Ok(Reserved {
+                cost,
+                remaining,
+                label,
+            }),
             Decision::Denied { error, audited } => {
                 // A credential that failed is nobody's: it is neither
                 // attributed to the key it named nor told that key's id.
                 let owner = (error.code != ErrorCode::InvalidKey).then_some(key_id.as_str());
-                let _ = reply.send(deny(*vendor, &error, request_id, owner));
                 self.log(label.as_deref(), Some(&error), Money::ZERO, None, owner);
                 if !audited {
                     let mut row = orphan_row(
@@ -276,48 +359,35 @@ impl Call {
                     row.run_id = attempt.run_id.clone();
                     audit_orphan(env.clone(), row).await;
                 }
-                return Ok(());
+                Err(deny(*vendor, &error, request_id, owner))
             }
-        };
-        let Ok(charge) = &attempt.charge else {
-            return Err(worker::Error::RustError(
-                "allowed an attempt that failed a check".into(),
-            ));
-        };
-        // In production the runtime fires this when the client disconnects
-        // (`enable_request_signal`); Miniflare's local proxy never does.
-        if self.client_gone.aborted() {
-            // Nothing was sent: the reservation goes back at once.
-            let _ = reply.send(Err(worker::Error::RustError("client went away".into())));
-            return self
-                .settle(Settlement::not_forwarded(request_id, self.now()))
-                .await
-                .map(|_| ());
         }
+    }
 
-        // 6. forward
-        let timeout = crate::http::upstream_timeout_ms(env);
+    /// Step 6, forward: the real secret replaces the vault key. A call that
+    /// created something this key paid for has its answer read, to remember
+    /// the object's id; anything else streams through untouched.
+    async fn forward(&self) -> Result<(Option<Answer>, Settlement)> {
+        let request_id = self.attempt.request_id.as_str();
+        let timeout = crate::http::upstream_timeout_ms(&self.env);
         let upstream = send(&self.url, &self.method, &self.headers, &self.body, timeout).await;
         let status = upstream.as_ref().ok().map(web_sys::Response::status);
+        let creates = matches!(self.attempt.charge, Ok(Charge::Amount { .. }));
         let mut created_object = None;
-        let upstream = match upstream {
+        let answer = match upstream {
             Ok(response) => {
                 let headers = Headers(response.headers());
                 let status = response.status();
-                // A call that created something this key paid for: read the
-                // answer to remember its id, so later steps on it are free.
-                // Anything else streams through untouched.
-                let body =
-                    if matches!(charge, Charge::Amount { .. }) && (200..300).contains(&status) {
-                        let buffer = JsFuture::from(response.array_buffer()?).await?;
-                        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-                        created_object = vendor.created_object_id(&bytes);
-                        ResponseBody::Body(bytes)
-                    } else {
-                        response
-                            .body()
-                            .map_or(ResponseBody::Empty, ResponseBody::Stream)
-                    };
+                let body = if creates && (200..300).contains(&status) {
+                    let buffer = JsFuture::from(response.array_buffer()?).await?;
+                    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                    created_object = self.vendor.created_object_id(&bytes);
+                    ResponseBody::Body(bytes)
+                } else {
+                    response
+                        .body()
+                        .map_or(ResponseBody::Empty, ResponseBody::Stream)
+                };
                 Some(Answer {
                     status,
                     headers,
@@ -325,7 +395,7 @@ impl Call {
                 })
             }
             Err(e) => {
-                worker::console_error!("{request_id}: {} unreachable: {e}", vendor.name());
+                worker::console_error!("{request_id}: {} unreachable: {e}", self.vendor.name());
                 None
             }
         };
@@ -336,25 +406,41 @@ impl Call {
             created_object,
             now: self.now(),
         };
+        Ok((answer, settlement))
+    }
 
-        // 7. settle. A release (the vendor refused: 4xx) lands before the
-        // client hears back, so the freed cap is usable by its very next
-        // call. Anything kept settles after the reply: the reservation
-        // already counts, and a step on an object created here waits in the
-        // key's object until this settlement has recorded it.
-        let release = settle_as(status, true) == SettleAs::Release && cost > Money::ZERO;
-        let (cost, remaining) = if release {
-            match self.settle(settlement.clone()).await {
+    /// Steps 7 and 8, settle and respond. A release (the vendor refused:
+    /// 4xx) lands before the client hears back, so the freed cap is usable
+    /// by its very next call. Anything kept settles after the reply: the
+    /// reservation already counts, and a step on an object created here
+    /// waits in the key's object until this settlement has recorded it.
+    async fn settle_and_respond(
+        &self,
+        reply: Reply,
+        reserved: Reserved,
+        answer: Option<Answer>,
+        settlement: Settlement,
+    ) -> Result<()> {
+        let status = settlement.upstream_status;
+        let release = settle_as(status, true) == SettleAs::Release && reserved.cost > Money::ZERO;
+        let (cost, remaining) = match release {
+            true => match self.settle(settlement.clone()).await {
                 Ok(Some(settled)) => (settled.cost, settled.remaining),
-                _ => (cost, remaining),
-            }
-        } else {
-            (cost, remaining)
+                _ => (reserved.cost, reserved.remaining),
+            },
+            false => (reserved.cost, reserved.remaining),
         };
+        let key_id = self.key_id.as_str();
+        let request_id = self.attempt.request_id.as_str();
         let _ = reply.send(respond(
-            *vendor, upstream, request_id, key_id, cost, remaining,
+            self.vendor,
+            answer,
+            request_id,
+            key_id,
+            cost,
+            remaining,
         ));
-        self.log(label.as_deref(), None, cost, status, Some(key_id));
+        self.log(reserved.label.as_deref(), None, cost, status, Some(key_id));
         if !release {
             self.settle(settlement).await?;
         }

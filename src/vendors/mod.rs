@@ -47,6 +47,23 @@ pub enum Charge {
     Refund { object: String, minor: Option<u64> },
 }
 
+/// A call as its vendor read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    pub charge: Charge,
+    pub facts: CallFacts,
+}
+
+impl Inspection {
+    /// A call that moves no money and states nothing constraints judge.
+    pub fn free() -> Inspection {
+        Inspection {
+            charge: Charge::Free,
+            facts: CallFacts::default(),
+        }
+    }
+}
+
 /// The parts of a proxied request a vendor looks at.
 pub struct PricingInput<'a> {
     pub method: &'a str,
@@ -136,15 +153,21 @@ impl PricingInput<'_> {
     }
 }
 
-/// Prices a call by a vendor's catalogue: refused unless an entry (the
-/// vendor's, or the operator's) classifies it; `priced` prices the
-/// vendor's own money-moving rules.
+/// Reads a call by a vendor's catalogue: refused unless an entry (the
+/// vendor's, or the operator's) classifies it; `priced` reads the vendor's
+/// own money-moving rules.
 pub fn by_catalogue<P: Copy>(
     vendor: &str,
     entries: &[Entry<P>],
     input: &PricingInput<'_>,
-    priced: impl FnOnce(P) -> ApiResult<Charge>,
-) -> ApiResult<Charge> {
+    priced: impl FnOnce(P) -> ApiResult<Inspection>,
+) -> ApiResult<Inspection> {
+    let charge = |charge| {
+        Ok(Inspection {
+            charge,
+            facts: CallFacts::default(),
+        })
+    };
     let call = input.call();
     match classify(entries, input.operator, vendor, input.method, input.path) {
         Classified::Unknown => Err(ApiError::unpriceable(format!(
@@ -157,7 +180,7 @@ pub fn by_catalogue<P: Copy>(
         Classified::Builtin(Rule::Refused(why)) => Err(ApiError::unpriceable(format!(
             "{call} is refused: {why}"
         ))),
-        Classified::Builtin(Rule::Read) => Ok(Charge::Free),
+        Classified::Builtin(Rule::Read) => charge(Charge::Free),
         Classified::Builtin(Rule::Free(refused)) => {
             match refused.iter().find(|p| input.mentions(p)) {
                 Some(p) => Err(ApiError {
@@ -166,13 +189,13 @@ pub fn by_catalogue<P: Copy>(
                         "{p} moves money on {call}, which Keybrake cannot price"
                     ))
                 }),
-                None => Ok(Charge::Free),
+                None => charge(Charge::Free),
             }
         }
         Classified::Builtin(Rule::Priced(p)) => priced(p),
         Classified::Operator(rule) => match rule {
-            OperatorRule::Free => Ok(Charge::Free),
-            OperatorRule::Fixed(usd) => Ok(Charge::Usage { usd: *usd }),
+            OperatorRule::Free => charge(Charge::Free),
+            OperatorRule::Fixed(usd) => charge(Charge::Usage { usd: *usd }),
             OperatorRule::Refused(why) => Err(ApiError::unpriceable(format!(
                 "{call} is refused by the operator: {why}"
             ))),
@@ -188,7 +211,7 @@ pub fn by_catalogue<P: Copy>(
                         ..ApiError::unpriceable(format!("{call} must state {name}"))
                     })?,
                 };
-                Ok(Charge::Usage {
+                charge(Charge::Usage {
                     usd: input.to_usd(minor, &currency)?,
                 })
             }
@@ -295,15 +318,10 @@ pub trait Vendor: Sync {
         &[]
     }
 
-    fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge>;
-
-    /// What the call states that a key's constraints judge: currency,
-    /// customer and metadata (Stripe), recipients and sender (Twilio,
-    /// Resend). Read from the body as it will be forwarded.
-    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
-        let _ = input;
-        CallFacts::default()
-    }
+    /// Reads a call once: what it costs (refused unless the vendor's
+    /// catalogue, or the operator's, classifies it) and what the key's
+    /// constraints judge (currency, customer, recipients, sender…).
+    fn inspect(&self, input: &PricingInput<'_>) -> ApiResult<Inspection>;
 
     /// The id of the object a successful money-moving call created.
     fn created_object_id(&self, response_body: &[u8]) -> Option<String> {

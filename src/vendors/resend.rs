@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{
-    by_catalogue, required, times, unit_price, Charge, ConfigSource, HeaderUse, PricingInput,
-    Vendor,
+    by_catalogue, required, times, unit_price, Charge, ConfigSource, HeaderUse, Inspection,
+    PricingInput, Vendor,
 };
 use crate::core::body::BodyShape;
 use crate::core::catalogue::{entry, Entry, Rule};
@@ -254,33 +254,24 @@ impl Vendor for Resend {
         &["resend-", "x-resend-"]
     }
 
-    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
-        let mut facts = CallFacts::default();
-        let rule = match crate::core::catalogue::lookup(CATALOGUE, input.method, input.path)
-            .map(|e| e.rule)
-        {
-            Some(Priced(rule)) => rule,
-            _ => return facts,
-        };
-        // A body that does not read is refused by `price`.
-        for email in emails(rule, input).unwrap_or_default() {
-            let count = u32::try_from(email.recipients.len()).unwrap_or(u32::MAX);
-            facts.max_recipients = Some(facts.max_recipients.unwrap_or(0).max(count));
-            facts.to.extend(email.recipients);
-            facts.from.extend(email.from);
-        }
-        facts
-    }
-
-    fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
+    fn inspect(&self, input: &PricingInput<'_>) -> ApiResult<Inspection> {
         by_catalogue(self.name(), CATALOGUE, input, |rule| {
-            let count: usize = emails(rule, input)?
-                .iter()
-                .map(|e| e.recipients.len())
-                .sum();
+            let mut facts = CallFacts::default();
+            let mut count = 0u64;
+            for email in emails(rule, input)? {
+                let n = email.recipients.len();
+                count += n as u64;
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                facts.max_recipients = Some(facts.max_recipients.unwrap_or(0).max(n));
+                facts.to.extend(email.recipients);
+                facts.from.extend(email.from);
+            }
             let per_email = unit_price(input.config, "RESEND_USD_PER_EMAIL", "0.0009")?;
-            Ok(Charge::Usage {
-                usd: times(per_email, count as u64)?,
+            Ok(Inspection {
+                charge: Charge::Usage {
+                    usd: times(per_email, count)?,
+                },
+                facts,
             })
         })
     }
@@ -335,7 +326,10 @@ mod tests {
             config: &MapConfig(vec![]),
             operator: &OperatorCatalogue::default(),
         };
-        (Resend.price(&input), Resend.facts(&input))
+        match Resend.inspect(&input) {
+            Ok(read) => (Ok(read.charge), read.facts),
+            Err(e) => (Err(e), CallFacts::default()),
+        }
     }
 
     fn price(path: &str, body: Value) -> ApiResult<Charge> {

@@ -2,7 +2,9 @@
 //! every endpoint: what moves money and how much (read from the request),
 //! what moves none, what is refused and why. Nothing outside it is sent.
 
-use super::{by_catalogue, required, Charge, ConfigSource, HeaderUse, PricingInput, Vendor};
+use super::{
+    by_catalogue, required, Charge, ConfigSource, HeaderUse, Inspection, PricingInput, Vendor,
+};
 use crate::core::body::BodyShape;
 use crate::core::catalogue::{entry, Entry, Rule};
 use crate::core::constraints::CallFacts;
@@ -352,6 +354,26 @@ fn no_currency(input: &PricingInput<'_>, what: &str) -> ApiResult<()> {
 }
 
 impl Stripe {
+    /// Read from every classified call: a step or update names them too.
+    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
+        let mut facts = CallFacts::default();
+        for (k, v) in input.form().pairs() {
+            match k {
+                "currency" => facts.currency = Some(v.to_ascii_lowercase()),
+                "customer" => facts.customer = Some(v.to_owned()),
+                _ => {
+                    if let Some(key) = k
+                        .strip_prefix("metadata[")
+                        .and_then(|r| r.strip_suffix(']'))
+                    {
+                        facts.metadata.insert(key.to_owned(), v.to_owned());
+                    }
+                }
+            }
+        }
+        facts
+    }
+
     fn price_rule(&self, rule: Price, input: &PricingInput<'_>) -> ApiResult<Charge> {
         let form = input.form();
         let call = input.call();
@@ -477,29 +499,15 @@ impl Vendor for Stripe {
         &["stripe-"]
     }
 
-    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
-        let mut facts = CallFacts::default();
-        for (k, v) in input.form().pairs() {
-            match k {
-                "currency" => facts.currency = Some(v.to_ascii_lowercase()),
-                "customer" => facts.customer = Some(v.to_owned()),
-                _ => {
-                    if let Some(key) = k
-                        .strip_prefix("metadata[")
-                        .and_then(|r| r.strip_suffix(']'))
-                    {
-                        facts.metadata.insert(key.to_owned(), v.to_owned());
-                    }
-                }
-            }
-        }
-        facts
-    }
-
-    fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
-        by_catalogue(self.name(), CATALOGUE, input, |rule| {
-            self.price_rule(rule, input)
-        })
+    fn inspect(&self, input: &PricingInput<'_>) -> ApiResult<Inspection> {
+        let mut read = by_catalogue(self.name(), CATALOGUE, input, |rule| {
+            self.price_rule(rule, input).map(|charge| Inspection {
+                charge,
+                facts: CallFacts::default(),
+            })
+        })?;
+        read.facts = self.facts(input);
+        Ok(read)
     }
 
     fn error_body(&self, error: &ApiError) -> Value {
@@ -541,14 +549,16 @@ mod tests {
                 body.as_bytes(),
             )?
         };
-        Stripe.price(&PricingInput {
-            method,
-            path: &path,
-            params: &params,
-            rates: &rates,
-            config: &MapConfig(vec![]),
-            operator: &OperatorCatalogue::default(),
-        })
+        Stripe
+            .inspect(&PricingInput {
+                method,
+                path: &path,
+                params: &params,
+                rates: &rates,
+                config: &MapConfig(vec![]),
+                operator: &OperatorCatalogue::default(),
+            })
+            .map(|i| i.charge)
     }
 
     fn code(r: ApiResult<Charge>) -> ErrorCode {
@@ -743,14 +753,16 @@ mod tests {
                 body.as_bytes(),
             )
             .unwrap();
-            Stripe.price(&PricingInput {
-                method: "POST",
-                path: &path,
-                params: &params,
-                rates: &rates,
-                config: &MapConfig(vec![]),
-                operator: &ops,
-            })
+            Stripe
+                .inspect(&PricingInput {
+                    method: "POST",
+                    path: &path,
+                    params: &params,
+                    rates: &rates,
+                    config: &MapConfig(vec![]),
+                    operator: &ops,
+                })
+                .map(|i| i.charge)
         };
         assert_eq!(
             run("/v1/invoices/in_1/pay", "amount=1234"),

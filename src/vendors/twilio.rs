@@ -11,7 +11,10 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{by_catalogue, required, times, Charge, ConfigSource, HeaderUse, PricingInput, Vendor};
+use super::{
+    by_catalogue, required, times, Charge, ConfigSource, HeaderUse, Inspection, PricingInput,
+    Vendor,
+};
 use crate::core::body::BodyShape;
 use crate::core::catalogue::{entry, Entry, Rule};
 use crate::core::constraints::CallFacts;
@@ -198,7 +201,7 @@ fn unpriced(param: &str, message: impl Into<String>) -> ApiError {
 }
 
 impl Twilio {
-    fn price_message(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
+    fn price_message(&self, input: &PricingInput<'_>) -> ApiResult<Inspection> {
         let form = input.form();
         if let Some((k, _)) = form.pairs().find(|(k, _)| !MESSAGE_PARAMS.contains(k)) {
             return Err(param_error(
@@ -230,6 +233,11 @@ impl Twilio {
         }
         let mms = !form.all("MediaUrl").is_empty()
             || one("SendAsMms")?.is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let mut facts = CallFacts {
+            to: vec![to.to_owned()],
+            from: form.all("From").into_iter().map(str::to_owned).collect(),
+            ..CallFacts::default()
+        };
         if mms {
             let prices =
                 PrefixPrices::from_config(input.config, "TWILIO_MMS_PRICES", DEFAULT_MMS_PRICES)?;
@@ -239,7 +247,10 @@ impl Twilio {
                     format!("no MMS price is configured for {to} (TWILIO_MMS_PRICES)"),
                 )
             })?;
-            return Ok(Charge::Usage { usd });
+            return Ok(Inspection {
+                charge: Charge::Usage { usd },
+                facts,
+            });
         }
         if body.is_empty() {
             return Err(param_error("Body", "a message needs a Body or a MediaUrl"));
@@ -252,13 +263,18 @@ impl Twilio {
                 format!("no SMS price is configured for {to} (TWILIO_SMS_PRICES)"),
             )
         })?;
-        Ok(Charge::Usage {
-            usd: times(per_segment, sms::segments(body))?,
+        let segments = sms::segments(body);
+        facts.segments = u32::try_from(segments).ok();
+        Ok(Inspection {
+            charge: Charge::Usage {
+                usd: times(per_segment, segments)?,
+            },
+            facts,
         })
     }
 
     /// Only redaction and cancellation: they move no money.
-    fn price_update(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
+    fn price_update(&self, input: &PricingInput<'_>) -> ApiResult<Inspection> {
         for (k, v) in input.form().pairs() {
             match (k, v) {
                 ("Body", "") | ("Status", "canceled") => {}
@@ -282,7 +298,7 @@ impl Twilio {
                 }
             }
         }
-        Ok(Charge::Free)
+        Ok(Inspection::free())
     }
 }
 
@@ -387,25 +403,7 @@ impl Vendor for Twilio {
         None
     }
 
-    fn facts(&self, input: &PricingInput<'_>) -> CallFacts {
-        let mut facts = CallFacts::default();
-        if !matches!(
-            crate::core::catalogue::lookup(CATALOGUE, input.method, input.path).map(|e| e.rule),
-            Some(Priced(Price::Message))
-        ) {
-            return facts;
-        }
-        let form = input.form();
-        facts.to = form.all("To").into_iter().map(str::to_owned).collect();
-        facts.from = form.all("From").into_iter().map(str::to_owned).collect();
-        let body = form.get("Body").ok().flatten().unwrap_or("");
-        if form.all("MediaUrl").is_empty() && !body.is_empty() {
-            facts.segments = u32::try_from(sms::segments(body)).ok();
-        }
-        facts
-    }
-
-    fn price(&self, input: &PricingInput<'_>) -> ApiResult<Charge> {
+    fn inspect(&self, input: &PricingInput<'_>) -> ApiResult<Inspection> {
         by_catalogue(self.name(), CATALOGUE, input, |rule| match rule {
             Price::Message => self.price_message(input),
             Price::MessageUpdate => self.price_update(input),
@@ -461,14 +459,16 @@ mod tests {
         } else {
             read_body(Twilio.body_shape(), method, Some(FORM), body.as_bytes())?
         };
-        Twilio.price(&PricingInput {
-            method,
-            path: &path,
-            params: &params,
-            rates: &rates,
-            config: &config(),
-            operator: &OperatorCatalogue::default(),
-        })
+        Twilio
+            .inspect(&PricingInput {
+                method,
+                path: &path,
+                params: &params,
+                rates: &rates,
+                config: &config(),
+                operator: &OperatorCatalogue::default(),
+            })
+            .map(|i| i.charge)
     }
 
     fn price(path: &str, body: &str) -> ApiResult<Charge> {
