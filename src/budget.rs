@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 use worker::*;
 
 use crate::core::money::Money;
-use crate::error::ApiError;
-use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
+use crate::error::{ApiError, ErrorCode};
+use crate::objects::{
+    answer, ask, load_record, no_operation, save_record, Answered, ObjectStub, Operation,
+    RECORD_TABLE,
+};
 
 pub const BINDING: &str = "BUDGET";
 
@@ -80,8 +83,8 @@ pub struct LeaseReturn {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Day {
-    day: i64,
+pub struct Day {
+    pub day: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -150,6 +153,121 @@ impl Budget {
     }
 }
 
+/// The operations of a budget's object.
+pub mod ops {
+    use super::*;
+    use crate::objects::Operation;
+
+    /// Creates or updates the budget (keeping its first creation time).
+    pub struct Put;
+    impl Operation for Put {
+        const NAME: &'static str = "put";
+        type Ask = BudgetRecord;
+        type Answer = BudgetRecord;
+    }
+
+    /// Grants a key a lease on today's budget.
+    pub struct Lease;
+    impl Operation for Lease {
+        const NAME: &'static str = "lease";
+        type Ask = LeaseAsk;
+        type Answer = Leased;
+    }
+
+    /// Takes back what a key did not spend.
+    pub struct Return;
+    impl Operation for Return {
+        const NAME: &'static str = "return";
+        type Ask = LeaseReturn;
+        type Answer = ();
+    }
+
+    pub struct State;
+    impl Operation for State {
+        const NAME: &'static str = "state";
+        type Ask = Day;
+        type Answer = BudgetState;
+    }
+
+    /// Stops binding keys.
+    pub struct Delete;
+    impl Operation for Delete {
+        const NAME: &'static str = "delete";
+        type Ask = Day;
+        type Answer = BudgetRecord;
+    }
+}
+
+impl Budget {
+    fn put(&self, mut record: BudgetRecord) -> Result<Answered<BudgetRecord>> {
+        // Re-creating a budget keeps its first creation time.
+        if let Some(old) = self.record()? {
+            record.created_at = old.created_at;
+        }
+        self.save(&record)?;
+        Ok(Ok(record))
+    }
+
+    /// One synchronous step: today's leases never exceed the cap (nor all
+    /// leases the total cap).
+    fn lease(&self, record: &BudgetRecord, ask: LeaseAsk) -> Result<Answered<Leased>> {
+        if record.deleted {
+            return Ok(Ok(Leased {
+                granted: Money::ZERO,
+                deleted: true,
+            }));
+        }
+        let (leased, _) = self.leased(ask.day)?;
+        let mut remaining = record.daily_cap.saturating_sub(leased);
+        if let Some(total) = record.total_cap {
+            remaining = remaining.min(total.saturating_sub(self.leased_ever()?));
+        }
+        let granted = grant_size(remaining, ask.shortfall, ask.want);
+        if granted > Money::ZERO {
+            self.sql().exec(
+                "INSERT INTO grants (day, key_id, granted) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (day, key_id) DO UPDATE SET granted = granted + ?3",
+                vec![
+                    ask.day.into(),
+                    ask.key_id.into(),
+                    (granted.micros() as i64).into(),
+                ],
+            )?;
+        }
+        Ok(Ok(Leased {
+            granted,
+            deleted: false,
+        }))
+    }
+
+    fn give_back(&self, back: LeaseReturn) -> Result<Answered<()>> {
+        self.sql().exec(
+            "UPDATE grants SET granted = MAX(0, granted - ?) WHERE day = ? AND key_id = ?",
+            vec![
+                (back.amount.micros() as i64).into(),
+                back.day.into(),
+                back.key_id.into(),
+            ],
+        )?;
+        Ok(Ok(()))
+    }
+
+    fn state_of(&self, record: BudgetRecord, day: Day) -> Result<Answered<BudgetState>> {
+        let (leased_today, keys_today) = self.leased(day.day)?;
+        Ok(Ok(BudgetState {
+            record,
+            leased_today,
+            keys_today,
+        }))
+    }
+
+    fn delete(&self, mut record: BudgetRecord) -> Result<Answered<BudgetRecord>> {
+        record.deleted = true;
+        self.save(&record)?;
+        Ok(Ok(record))
+    }
+}
+
 impl DurableObject for Budget {
     fn new(state: State, _env: Env) -> Self {
         Budget { state }
@@ -157,78 +275,19 @@ impl DurableObject for Budget {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let body = req.text().await?;
-        let path = crate::objects::op(&req);
-        if path == "/put" {
-            let mut record: BudgetRecord = serde_json::from_str(&body)?;
-            // Re-creating a budget keeps its first creation time.
-            if let Some(old) = self.record()? {
-                record.created_at = old.created_at;
-            }
-            self.save(&record)?;
-            return Response::from_json(&record);
+        let op = crate::objects::op(&req);
+        if op == ops::Put::NAME {
+            return answer(self.put(ask::<ops::Put>(&body)?)?);
         }
-        let Some(mut record) = self.record()? else {
-            return Response::from_json(&ApiError::not_found("budget")).map(|r| r.with_status(404));
+        let Some(record) = self.record()? else {
+            return answer::<()>(Err(ApiError::not_found("budget")));
         };
-        match path.as_str() {
-            // One synchronous step: today's leases never exceed the cap.
-            "/lease" => {
-                let ask: LeaseAsk = serde_json::from_str(&body)?;
-                if record.deleted {
-                    return Response::from_json(&Leased {
-                        granted: Money::ZERO,
-                        deleted: true,
-                    });
-                }
-                let (leased, _) = self.leased(ask.day)?;
-                let mut remaining = record.daily_cap.saturating_sub(leased);
-                if let Some(total) = record.total_cap {
-                    remaining = remaining.min(total.saturating_sub(self.leased_ever()?));
-                }
-                let granted = grant_size(remaining, ask.shortfall, ask.want);
-                if granted > Money::ZERO {
-                    self.sql().exec(
-                        "INSERT INTO grants (day, key_id, granted) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (day, key_id) DO UPDATE SET granted = granted + ?3",
-                        vec![
-                            ask.day.into(),
-                            ask.key_id.into(),
-                            (granted.micros() as i64).into(),
-                        ],
-                    )?;
-                }
-                Response::from_json(&Leased {
-                    granted,
-                    deleted: false,
-                })
-            }
-            "/return" => {
-                let back: LeaseReturn = serde_json::from_str(&body)?;
-                self.sql().exec(
-                    "UPDATE grants SET granted = MAX(0, granted - ?) WHERE day = ? AND key_id = ?",
-                    vec![
-                        (back.amount.micros() as i64).into(),
-                        back.day.into(),
-                        back.key_id.into(),
-                    ],
-                )?;
-                Response::ok("")
-            }
-            "/state" => {
-                let d: Day = serde_json::from_str(&body)?;
-                let (leased_today, keys_today) = self.leased(d.day)?;
-                Response::from_json(&BudgetState {
-                    record,
-                    leased_today,
-                    keys_today,
-                })
-            }
-            "/delete" => {
-                record.deleted = true;
-                self.save(&record)?;
-                Response::from_json(&record)
-            }
-            other => Response::error(format!("no operation {other}"), 404),
+        match op.as_str() {
+            ops::Lease::NAME => answer(self.lease(&record, ask::<ops::Lease>(&body)?)?),
+            ops::Return::NAME => answer(self.give_back(ask::<ops::Return>(&body)?)?),
+            ops::State::NAME => answer(self.state_of(record, ask::<ops::State>(&body)?)?),
+            ops::Delete::NAME => answer(self.delete(record)?),
+            other => no_operation(other),
         }
     }
 }
@@ -245,41 +304,36 @@ impl BudgetClient {
         })
     }
 
-    async fn expect<T: Serialize, R: serde::de::DeserializeOwned>(
-        &self,
-        op: &str,
-        body: &T,
-    ) -> Result<Option<R>> {
-        match self.stub.post(op, body).await? {
-            (200, text) => Ok(Some(serde_json::from_str(&text)?)),
-            (404, _) => Ok(None),
-            (status, text) => Err(Error::RustError(format!(
-                "budget {op} answered {status}: {text}"
-            ))),
+    /// The answer, or `None` when the budget does not exist.
+    async fn call<O: Operation>(&self, ask: &O::Ask) -> Result<Option<O::Answer>> {
+        match self.stub.call::<O>(ask).await? {
+            Ok(answer) => Ok(Some(answer)),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(Error::RustError(format!("budget {}: {e}", O::NAME))),
         }
     }
 
     pub async fn put(&self, record: &BudgetRecord) -> Result<BudgetRecord> {
-        self.expect("put", record)
+        self.call::<ops::Put>(record)
             .await?
             .ok_or_else(|| Error::RustError("budget put: no answer".into()))
     }
 
     /// `None`: the budget does not exist (it binds nothing).
     pub async fn lease(&self, ask: &LeaseAsk) -> Result<Option<Leased>> {
-        self.expect("lease", ask).await
+        self.call::<ops::Lease>(ask).await
     }
 
     pub async fn give_back(&self, back: &LeaseReturn) -> Result<()> {
-        self.stub.post("return", back).await.map(|_| ())
+        self.call::<ops::Return>(back).await.map(|_| ())
     }
 
     pub async fn state(&self, day: i64) -> Result<Option<BudgetState>> {
-        self.expect("state", &Day { day }).await
+        self.call::<ops::State>(&Day { day }).await
     }
 
     pub async fn delete(&self) -> Result<Option<BudgetRecord>> {
-        self.expect("delete", &Day { day: 0 }).await
+        self.call::<ops::Delete>(&Day { day: 0 }).await
     }
 }
 

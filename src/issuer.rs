@@ -9,7 +9,10 @@ use worker::*;
 use crate::core::ceilings::{Ceilings, KeyAsk};
 use crate::core::token::constant_time_eq;
 use crate::error::{ApiError, ErrorCode};
-use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
+use crate::objects::{
+    answer, ask, load_record, no_operation, save_record, Answered, ObjectStub, Operation,
+    RECORD_TABLE,
+};
 
 pub const BINDING: &str = "ISSUER";
 
@@ -55,13 +58,13 @@ impl IssuerRecord {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Auth {
+pub struct Auth {
     token_hash: String,
     now: i64,
 }
 
 #[derive(Serialize, Deserialize)]
-struct Admit {
+pub struct Admit {
     key_id: String,
     expires_at: i64,
     ask: KeyAsk,
@@ -69,12 +72,12 @@ struct Admit {
 }
 
 #[derive(Serialize, Deserialize)]
-struct KeyRef {
+pub struct KeyRef {
     key_id: String,
 }
 
 #[derive(Serialize, Deserialize)]
-struct At {
+pub struct At {
     now: i64,
 }
 
@@ -120,8 +123,153 @@ impl Issuer {
     }
 }
 
-fn error(e: &ApiError) -> Result<Response> {
-    Ok(Response::from_json(e)?.with_status(e.status()))
+/// The operations of an issuer's object.
+pub mod ops {
+    use super::*;
+    use crate::objects::Operation;
+
+    pub struct Init;
+    impl Operation for Init {
+        const NAME: &'static str = "init";
+        type Ask = IssuerRecord;
+        type Answer = IssuerRecord;
+    }
+
+    /// Checks a presented token (by its hash) and that the issuer lives.
+    pub struct Auth;
+    impl Operation for Auth {
+        const NAME: &'static str = "auth";
+        type Ask = super::Auth;
+        type Answer = IssuerRecord;
+    }
+
+    /// Admits a key: its ceilings and a live-key slot in one step.
+    pub struct Admit;
+    impl Operation for Admit {
+        const NAME: &'static str = "admit";
+        type Ask = super::Admit;
+        type Answer = IssuerRecord;
+    }
+
+    /// Gives back the slot of a key whose issuance failed.
+    pub struct Release;
+    impl Operation for Release {
+        const NAME: &'static str = "release";
+        type Ask = KeyRef;
+        type Answer = ();
+    }
+
+    /// Frees the slot of a revoked key.
+    pub struct KeyRevoked;
+    impl Operation for KeyRevoked {
+        const NAME: &'static str = "key-revoked";
+        type Ask = KeyRef;
+        type Answer = ();
+    }
+
+    pub struct Revoke;
+    impl Operation for Revoke {
+        const NAME: &'static str = "revoke";
+        type Ask = At;
+        type Answer = IssuerState;
+    }
+
+    pub struct State;
+    impl Operation for State {
+        const NAME: &'static str = "state";
+        type Ask = At;
+        type Answer = IssuerState;
+    }
+}
+
+impl Issuer {
+    fn init(&self, record: IssuerRecord) -> Result<Answered<IssuerRecord>> {
+        if self.record()?.is_some() {
+            return Ok(Err(ApiError::bad_request(format!(
+                "issuer {} already exists",
+                record.id
+            ))));
+        }
+        self.sql().exec(RECORD_TABLE, None)?;
+        self.sql().exec(SCHEMA, None)?;
+        self.save(&record)?;
+        Ok(Ok(record))
+    }
+
+    fn auth(&self, record: IssuerRecord, auth: Auth) -> Answered<IssuerRecord> {
+        if !constant_time_eq(record.token_hash.as_bytes(), auth.token_hash.as_bytes()) {
+            return Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "this issuer token is not valid",
+            ));
+        }
+        match record.inactive(auth.now) {
+            Some(e) => Err(e),
+            None => Ok(record),
+        }
+    }
+
+    /// Ceilings and the live count in one step: no await in between.
+    fn admit(&self, record: IssuerRecord, admit: Admit) -> Result<Answered<IssuerRecord>> {
+        if let Some(e) = record.inactive(admit.now) {
+            return Ok(Err(e));
+        }
+        if let Err(x) = record.ceilings.admit(&admit.ask) {
+            return Ok(Err(ApiError {
+                param: Some(x.ceiling.clone()),
+                ..ApiError::new(
+                    ErrorCode::CeilingExceeded,
+                    format!("{}: {}", x.ceiling, x.message),
+                )
+            }));
+        }
+        let live = self.live(admit.now)?;
+        if live.len() as u64 >= u64::from(record.ceilings.max_live_keys)
+            && !live.contains(&admit.key_id)
+        {
+            return Ok(Err(ApiError {
+                param: Some("max_live_keys".into()),
+                ..ApiError::new(
+                    ErrorCode::CeilingExceeded,
+                    format!("max_live_keys: this issuer already has {} live keys; revoke one or wait for one to expire", live.len()),
+                )
+            }));
+        }
+        self.sql().exec(
+            "INSERT OR IGNORE INTO keys (id, expires_at) VALUES (?, ?)",
+            vec![admit.key_id.into(), admit.expires_at.into()],
+        )?;
+        Ok(Ok(record))
+    }
+
+    fn forget(&self, key: KeyRef) -> Result<Answered<()>> {
+        self.sql()
+            .exec("DELETE FROM keys WHERE id = ?", vec![key.key_id.into()])?;
+        Ok(Ok(()))
+    }
+
+    fn key_revoked(&self, key: KeyRef) -> Result<Answered<()>> {
+        self.sql().exec(
+            "UPDATE keys SET revoked = 1 WHERE id = ?",
+            vec![key.key_id.into()],
+        )?;
+        Ok(Ok(()))
+    }
+
+    fn revoke(&self, mut record: IssuerRecord, at: At) -> Result<Answered<IssuerState>> {
+        if record.revoked_at.is_none() {
+            record.revoked_at = Some(at.now);
+            self.save(&record)?;
+        }
+        self.state_of(record, at)
+    }
+
+    fn state_of(&self, record: IssuerRecord, at: At) -> Result<Answered<IssuerState>> {
+        Ok(Ok(IssuerState {
+            live_keys: self.live(at.now)?,
+            record,
+        }))
+    }
 }
 
 impl DurableObject for Issuer {
@@ -131,103 +279,21 @@ impl DurableObject for Issuer {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let body = req.text().await?;
-        let path = crate::objects::op(&req);
-        if path == "/init" {
-            let record: IssuerRecord = serde_json::from_str(&body)?;
-            if self.record()?.is_some() {
-                return error(&ApiError::bad_request(format!(
-                    "issuer {} already exists",
-                    record.id
-                )));
-            }
-            self.sql().exec(RECORD_TABLE, None)?;
-            self.sql().exec(SCHEMA, None)?;
-            self.save(&record)?;
-            return Response::from_json(&record);
+        let op = crate::objects::op(&req);
+        if op == ops::Init::NAME {
+            return answer(self.init(ask::<ops::Init>(&body)?)?);
         }
-        let Some(mut record) = self.record()? else {
-            return error(&ApiError::not_found("issuer"));
+        let Some(record) = self.record()? else {
+            return answer::<()>(Err(ApiError::not_found("issuer")));
         };
-        match path.as_str() {
-            "/auth" => {
-                let auth: Auth = serde_json::from_str(&body)?;
-                if !constant_time_eq(record.token_hash.as_bytes(), auth.token_hash.as_bytes()) {
-                    return error(&ApiError::new(
-                        ErrorCode::Unauthorized,
-                        "this issuer token is not valid",
-                    ));
-                }
-                if let Some(e) = record.inactive(auth.now) {
-                    return error(&e);
-                }
-                Response::from_json(&record)
-            }
-            // Ceilings and the live count in one step: no await in between.
-            "/admit" => {
-                let admit: Admit = serde_json::from_str(&body)?;
-                if let Some(e) = record.inactive(admit.now) {
-                    return error(&e);
-                }
-                if let Err(x) = record.ceilings.admit(&admit.ask) {
-                    return error(&ApiError {
-                        param: Some(x.ceiling.clone()),
-                        ..ApiError::new(
-                            ErrorCode::CeilingExceeded,
-                            format!("{}: {}", x.ceiling, x.message),
-                        )
-                    });
-                }
-                let live = self.live(admit.now)?;
-                if live.len() as u64 >= u64::from(record.ceilings.max_live_keys)
-                    && !live.contains(&admit.key_id)
-                {
-                    return error(&ApiError {
-                        param: Some("max_live_keys".into()),
-                        ..ApiError::new(
-                            ErrorCode::CeilingExceeded,
-                            format!("max_live_keys: this issuer already has {} live keys; revoke one or wait for one to expire", live.len()),
-                        )
-                    });
-                }
-                self.sql().exec(
-                    "INSERT OR IGNORE INTO keys (id, expires_at) VALUES (?, ?)",
-                    vec![admit.key_id.into(), admit.expires_at.into()],
-                )?;
-                Response::from_json(&record)
-            }
-            "/release" => {
-                let k: KeyRef = serde_json::from_str(&body)?;
-                self.sql()
-                    .exec("DELETE FROM keys WHERE id = ?", vec![k.key_id.into()])?;
-                Response::ok("")
-            }
-            "/key-revoked" => {
-                let k: KeyRef = serde_json::from_str(&body)?;
-                self.sql().exec(
-                    "UPDATE keys SET revoked = 1 WHERE id = ?",
-                    vec![k.key_id.into()],
-                )?;
-                Response::ok("")
-            }
-            "/revoke" => {
-                let at: At = serde_json::from_str(&body)?;
-                if record.revoked_at.is_none() {
-                    record.revoked_at = Some(at.now);
-                    self.save(&record)?;
-                }
-                Response::from_json(&IssuerState {
-                    live_keys: self.live(at.now)?,
-                    record,
-                })
-            }
-            "/state" => {
-                let at: At = serde_json::from_str(&body)?;
-                Response::from_json(&IssuerState {
-                    live_keys: self.live(at.now)?,
-                    record,
-                })
-            }
-            other => Response::error(format!("no operation {other}"), 404),
+        match op.as_str() {
+            ops::Auth::NAME => answer(self.auth(record, ask::<ops::Auth>(&body)?)),
+            ops::Admit::NAME => answer(self.admit(record, ask::<ops::Admit>(&body)?)?),
+            ops::Release::NAME => answer(self.forget(ask::<ops::Release>(&body)?)?),
+            ops::KeyRevoked::NAME => answer(self.key_revoked(ask::<ops::KeyRevoked>(&body)?)?),
+            ops::Revoke::NAME => answer(self.revoke(record, ask::<ops::Revoke>(&body)?)?),
+            ops::State::NAME => answer(self.state_of(record, ask::<ops::State>(&body)?)?),
+            other => no_operation(other),
         }
     }
 }
@@ -244,44 +310,18 @@ impl IssuerClient {
         })
     }
 
-    /// `Ok(Err(e))` is Keybrake's answer (unknown, revoked, outside a ceiling).
-    async fn call<T: Serialize, R: serde::de::DeserializeOwned>(
-        &self,
-        op: &str,
-        body: &T,
-    ) -> Result<std::result::Result<R, ApiError>> {
-        let (status, text) = self.stub.post(op, body).await?;
-        if status == 200 {
-            return Ok(Ok(serde_json::from_str(&text)?));
-        }
-        match serde_json::from_str::<ApiError>(&text) {
-            Ok(e) => Ok(Err(e)),
-            Err(_) => Err(Error::RustError(format!(
-                "issuer {op} answered {status}: {text}"
-            ))),
-        }
+    pub async fn init(&self, record: &IssuerRecord) -> Result<Answered<IssuerRecord>> {
+        self.stub.call::<ops::Init>(record).await
     }
 
-    pub async fn init(
-        &self,
-        record: &IssuerRecord,
-    ) -> Result<std::result::Result<IssuerRecord, ApiError>> {
-        self.call("init", record).await
-    }
-
-    pub async fn auth(
-        &self,
-        token_hash: &str,
-        now: i64,
-    ) -> Result<std::result::Result<IssuerRecord, ApiError>> {
-        self.call(
-            "auth",
-            &Auth {
-                token_hash: token_hash.to_owned(),
-                now,
-            },
-        )
-        .await
+    /// `Ok(Err(e))` is Keybrake's answer (unknown, revoked, outside a
+    /// ceiling), here and below.
+    pub async fn auth(&self, token_hash: &str, now: i64) -> Result<Answered<IssuerRecord>> {
+        let auth = Auth {
+            token_hash: token_hash.to_owned(),
+            now,
+        };
+        self.stub.call::<ops::Auth>(&auth).await
     }
 
     pub async fn admit(
@@ -290,48 +330,35 @@ impl IssuerClient {
         expires_at: i64,
         ask: KeyAsk,
         now: i64,
-    ) -> Result<std::result::Result<IssuerRecord, ApiError>> {
-        self.call(
-            "admit",
-            &Admit {
-                key_id: key_id.to_owned(),
-                expires_at,
-                ask,
-                now,
-            },
-        )
-        .await
+    ) -> Result<Answered<IssuerRecord>> {
+        let admit = Admit {
+            key_id: key_id.to_owned(),
+            expires_at,
+            ask,
+            now,
+        };
+        self.stub.call::<ops::Admit>(&admit).await
     }
 
     pub async fn release(&self, key_id: &str) -> Result<()> {
-        self.stub
-            .post(
-                "release",
-                &KeyRef {
-                    key_id: key_id.to_owned(),
-                },
-            )
-            .await
-            .map(|_| ())
+        let key = KeyRef {
+            key_id: key_id.to_owned(),
+        };
+        self.stub.call::<ops::Release>(&key).await.map(|_| ())
     }
 
     pub async fn key_revoked(&self, key_id: &str) -> Result<()> {
-        self.stub
-            .post(
-                "key-revoked",
-                &KeyRef {
-                    key_id: key_id.to_owned(),
-                },
-            )
-            .await
-            .map(|_| ())
+        let key = KeyRef {
+            key_id: key_id.to_owned(),
+        };
+        self.stub.call::<ops::KeyRevoked>(&key).await.map(|_| ())
     }
 
-    pub async fn revoke(&self, now: i64) -> Result<std::result::Result<IssuerState, ApiError>> {
-        self.call("revoke", &At { now }).await
+    pub async fn revoke(&self, now: i64) -> Result<Answered<IssuerState>> {
+        self.stub.call::<ops::Revoke>(&At { now }).await
     }
 
-    pub async fn state(&self, now: i64) -> Result<std::result::Result<IssuerState, ApiError>> {
-        self.call("state", &At { now }).await
+    pub async fn state(&self, now: i64) -> Result<Answered<IssuerState>> {
+        self.stub.call::<ops::State>(&At { now }).await
     }
 }

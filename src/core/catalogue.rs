@@ -271,15 +271,11 @@ pub fn pattern_ok(path: &str) -> Result<(), String> {
             }
             continue;
         }
-        let plain = s.replace('*', "");
-        if s.is_empty()
-            || s.matches('*').count() > 1
-            || crate::core::endpoint::canonicalize(&format!(
-                "/{}",
-                if plain.is_empty() { "x" } else { &plain }
-            ))
-            .is_err()
-        {
+        // A segment is safe path characters around at most one `*`.
+        let literal = s.replace('*', "");
+        let safe = literal.is_empty()
+            || crate::core::endpoint::canonicalize(&format!("/{literal}")).is_ok();
+        if s.is_empty() || s.matches('*').count() > 1 || !safe {
             return Err(format!("{path:?}: segment {s:?} is not allowed"));
         }
     }

@@ -1,6 +1,66 @@
-//! The Worker's side: one POST of JSON per operation.
+//! The object's operations, and the Worker's handle on it.
 
 use super::*;
+
+/// The operations of a key's object.
+pub mod ops {
+    use super::*;
+
+    /// Decides an attempt (`ledger::decide`).
+    pub struct Authorize;
+    impl Operation for Authorize {
+        const NAME: &'static str = "authorize";
+        type Ask = Attempt;
+        type Answer = Authorized;
+    }
+
+    /// Keeps or releases a reservation (`ledger::decide::settle`).
+    pub struct Settle;
+    impl Operation for Settle {
+        const NAME: &'static str = "settle";
+        type Ask = Settlement;
+        type Answer = Settled;
+    }
+
+    /// Creates the key; refused when the id is taken.
+    pub struct Init;
+    impl Operation for Init {
+        const NAME: &'static str = "init";
+        type Ask = KeyRecord;
+        type Answer = ();
+    }
+
+    /// Revokes the key, once the calls already allowed have settled.
+    pub struct Revoke;
+    impl Operation for Revoke {
+        const NAME: &'static str = "revoke";
+        type Ask = At;
+        type Answer = KeyRecord;
+    }
+
+    /// Binds the key to an account budget made after it was issued.
+    pub struct AttachBudget;
+    impl Operation for AttachBudget {
+        const NAME: &'static str = "budgets";
+        type Ask = AddBudget;
+        type Answer = ();
+    }
+
+    /// Test-only fault switches.
+    pub struct SetFaults;
+    impl Operation for SetFaults {
+        const NAME: &'static str = "faults";
+        type Ask = Faults;
+        type Answer = Faults;
+    }
+
+    pub struct GetState;
+    impl Operation for GetState {
+        const NAME: &'static str = "state";
+        type Ask = At;
+        type Answer = KeyState;
+    }
+}
 
 /// The Worker's handle on one key's object.
 pub struct VaultKeyClient {
@@ -17,70 +77,50 @@ impl VaultKeyClient {
         })
     }
 
-    async fn post<T: Serialize>(&self, op: &str, body: &T) -> Result<(u16, String)> {
-        self.stub.post(op, body).await
-    }
-
-    async fn expect<T: Serialize, R: DeserializeOwned>(
-        &self,
-        op: &str,
-        body: &T,
-    ) -> Result<Option<R>> {
-        match self.post(op, body).await? {
-            (200, text) => Ok(Some(serde_json::from_str(&text)?)),
-            (404, _) => Ok(None),
-            (status, text) => Err(Error::RustError(format!(
-                "vault key {op} answered {status}: {text}"
-            ))),
+    /// The answer, or `None` when the object holds no key.
+    async fn call<O: Operation>(&self, ask: &O::Ask) -> Result<Option<O::Answer>> {
+        match self.stub.call::<O>(ask).await? {
+            Ok(answer) => Ok(Some(answer)),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(Error::RustError(format!("vault key {}: {e}", O::NAME))),
         }
     }
 
     pub async fn authorize(&self, attempt: &Attempt) -> Result<Authorized> {
-        self.expect("authorize", attempt)
+        self.call::<ops::Authorize>(attempt)
             .await?
             .ok_or_else(|| Error::RustError("vault key authorize: no answer".into()))
     }
 
     pub async fn settle(&self, settlement: &Settlement) -> Result<Settled> {
-        self.expect("settle", settlement)
+        self.call::<ops::Settle>(settlement)
             .await?
             .ok_or_else(|| Error::RustError("vault key settle: unknown key".into()))
     }
 
     /// Creates the key; `Err(ApiError)` when the id is taken.
-    pub async fn init(&self, record: &KeyRecord) -> Result<std::result::Result<(), ApiError>> {
-        match self.post("init", record).await? {
-            (200, _) => Ok(Ok(())),
-            (409, text) => Ok(Err(serde_json::from_str(&text)?)),
-            (status, text) => Err(Error::RustError(format!(
-                "vault key init answered {status}: {text}"
-            ))),
-        }
+    pub async fn init(&self, record: &KeyRecord) -> Result<Answered<()>> {
+        self.stub.call::<ops::Init>(record).await
     }
 
     pub async fn revoke(&self, now: i64) -> Result<Option<KeyRecord>> {
-        self.expect("revoke", &At { now }).await
+        self.call::<ops::Revoke>(&At { now }).await
     }
 
-    /// Binds the key to an account budget made after it was issued.
+    /// Binds the key to an account budget made after it was issued; false
+    /// for an unknown key.
     pub async fn attach_budget(&self, budget: &str) -> Result<bool> {
-        Ok(self
-            .post(
-                "budgets",
-                &AddBudget {
-                    add: budget.to_owned(),
-                },
-            )
-            .await?
-            .0
-            == 200)
+        let add = AddBudget {
+            add: budget.to_owned(),
+        };
+        Ok(self.call::<ops::AttachBudget>(&add).await?.is_some())
     }
 
     pub async fn state(&self, now: i64) -> Result<Option<KeyState>> {
-        self.expect("state", &At { now }).await
+        self.call::<ops::GetState>(&At { now }).await
     }
 
     pub async fn set_faults(&self, faults: &Faults) -> Result<Option<Faults>> {
-        self.expect("faults", faults).await
+        self.call::<ops::SetFaults>(faults).await
     }
 }

@@ -31,7 +31,10 @@ use crate::ledger::decide::{
     self, charge_kind, Ending, Held, Hold, KeyStore, PriorAttempt, ReservationState, Verdict,
 };
 use crate::ledger::{ledger_day, Attempt, Decision, KeyRecord, PricedObject, Settlement};
-use crate::objects::{load_record, save_record, ObjectStub, RECORD_TABLE};
+use crate::objects::{
+    answer, ask, load_record, no_operation, save_record, Answered, ObjectStub, Operation,
+    RECORD_TABLE,
+};
 use crate::store;
 
 mod client;
@@ -40,7 +43,7 @@ mod outbox;
 mod schema;
 mod sqlite;
 
-pub use client::{VaultKeyClient, BINDING};
+pub use client::{ops, VaultKeyClient, BINDING};
 use leases::budget_spent;
 use schema::SCHEMA;
 
@@ -71,9 +74,10 @@ const FLUSH_BATCH: usize = 50;
 const RETRY_MIN_MS: i64 = 1_000;
 const RETRY_MAX_MS: i64 = 60_000;
 
+/// A budget to bind the key to.
 #[derive(Serialize, Deserialize)]
-struct AddBudget {
-    add: String,
+pub struct AddBudget {
+    pub add: String,
 }
 
 /// The object's answer to `/authorize`: the decision, and the key's label
@@ -244,6 +248,31 @@ impl VaultKey {
         }
     }
 
+    /// Decides an attempt, then makes sure the alarm comes: soon for a
+    /// denial's audit row, by the settle deadline for an allowance (in case
+    /// its settlement never comes), and when idle for a key under a budget.
+    async fn authorize(&self, attempt: &Attempt) -> Result<Authorized> {
+        let decision = self.decide(attempt).await?;
+        let now = Date::now().as_millis() as i64;
+        let due = match decision {
+            Decision::Denied { .. } => now + FLUSH_DELAY_MS,
+            Decision::Allowed { .. } => now + self.settle_deadline(),
+        };
+        let loaded = self.cached.borrow().clone();
+        if let Some(loaded) = &loaded {
+            let due = if loaded.record.budgets.is_empty() {
+                due
+            } else {
+                due.min(now + self.lease_idle_ms)
+            };
+            self.alarm_by(due).await?;
+        }
+        Ok(Authorized {
+            decision,
+            label: loaded.map(|l| l.record.label.clone()),
+        })
+    }
+
     /// Settles a call (`ledger::settle`) against the key's daily cap.
     fn settle(&self, settlement: &Settlement) -> Result<Settled> {
         let cap = self.record()?.map_or(Money::ZERO, |l| l.record.daily_cap);
@@ -264,7 +293,7 @@ impl VaultKey {
         Ok(())
     }
 
-    fn init(&self, record: &KeyRecord) -> Result<std::result::Result<(), ApiError>> {
+    fn init(&self, record: &KeyRecord) -> Result<Answered<()>> {
         if self.record()?.is_some() {
             return Ok(Err(ApiError::bad_request(format!(
                 "key {} already exists",
@@ -397,94 +426,58 @@ impl DurableObject for VaultKey {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         self.recover().await?;
         let body = req.text().await?;
+        let unknown = || ApiError::not_found("vault key");
         match crate::objects::op(&req).as_str() {
-            "/authorize" => {
-                let attempt: Attempt = serde_json::from_str(&body)?;
-                let decision = self.decide(&attempt).await?;
-                // A denial is final now; an allowance needs a safety alarm in
-                // case its settlement never comes.
-                let now = Date::now().as_millis() as i64;
-                let due = match decision {
-                    Decision::Denied { .. } => now + FLUSH_DELAY_MS,
-                    Decision::Allowed { .. } => now + self.settle_deadline(),
-                };
-                let leases = self
-                    .cached
-                    .borrow()
-                    .as_ref()
-                    .map(|l| !l.record.budgets.is_empty());
-                if let Some(leases) = leases {
-                    // A key under a budget comes back when idle to hand back its lease.
-                    let due = if leases {
-                        due.min(now + self.lease_idle_ms)
-                    } else {
-                        due
-                    };
-                    self.alarm_by(due).await?;
-                }
-                let label = self
-                    .cached
-                    .borrow()
-                    .as_ref()
-                    .map(|l| l.record.label.clone());
-                Response::from_json(&Authorized { decision, label })
+            ops::Authorize::NAME => {
+                let attempt = ask::<ops::Authorize>(&body)?;
+                answer(Ok(self.authorize(&attempt).await?))
             }
-            "/settle" => {
-                let settlement: Settlement = serde_json::from_str(&body)?;
-                let settled = self.settle(&settlement)?;
+            ops::Settle::NAME => {
+                let settled = self.settle(&ask::<ops::Settle>(&body)?)?;
                 self.alarm_by(Date::now().as_millis() as i64 + FLUSH_DELAY_MS)
                     .await?;
-                Response::from_json(&settled)
+                answer(Ok(settled))
             }
-            "/init" => {
-                let record: KeyRecord = serde_json::from_str(&body)?;
-                match self.init(&record)? {
-                    Ok(()) => Response::from_json(&record),
-                    Err(e) => Ok(Response::from_json(&e)?.with_status(409)),
-                }
-            }
-            "/revoke" => {
-                let at: At = serde_json::from_str(&body)?;
+            ops::Init::NAME => answer(self.init(&ask::<ops::Init>(&body)?)?),
+            ops::Revoke::NAME => {
+                let at = ask::<ops::Revoke>(&body)?;
                 match self.revoke(at.now)? {
                     Some(record) => {
                         self.drain().await?;
                         self.return_leases().await?;
-                        Response::from_json(&record)
+                        answer(Ok(record))
                     }
-                    None => Response::error("unknown key", 404),
+                    None => answer::<()>(Err(unknown())),
                 }
             }
-            "/budgets" => {
-                let add: AddBudget = serde_json::from_str(&body)?;
+            ops::AttachBudget::NAME => {
+                let add = ask::<ops::AttachBudget>(&body)?;
                 let Some(loaded) = self.record()? else {
-                    return Response::error("unknown key", 404);
+                    return answer::<()>(Err(unknown()));
                 };
                 if !loaded.record.budgets.contains(&add.add) {
                     let mut record = loaded.record.clone();
                     record.budgets.push(add.add);
                     self.save_record(&record)?;
                 }
-                Response::ok("")
+                answer(Ok(()))
             }
-            "/faults" => {
-                let faults: Faults = serde_json::from_str(&body)?;
+            ops::SetFaults::NAME => {
+                let faults = ask::<ops::SetFaults>(&body)?;
                 if self.record()?.is_none() {
-                    return Response::error("unknown key", 404);
+                    return answer::<()>(Err(unknown()));
                 }
                 self.set_fault("d1", faults.d1_fails)?;
                 if !faults.d1_fails {
                     self.alarm_by(Date::now().as_millis() as i64).await?;
                 }
-                Response::from_json(&faults)
+                answer(Ok(faults))
             }
-            "/state" => {
-                let at: At = serde_json::from_str(&body)?;
-                match self.key_state(at.now)? {
-                    Some(state) => Response::from_json(&state),
-                    None => Response::error("unknown key", 404),
-                }
+            ops::GetState::NAME => {
+                let at = ask::<ops::GetState>(&body)?;
+                answer(self.key_state(at.now)?.ok_or_else(unknown))
             }
-            other => Response::error(format!("no operation {other}"), 404),
+            other => no_operation(other),
         }
     }
 
