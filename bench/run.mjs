@@ -6,7 +6,7 @@
 // (bench/load.mjs). Writes bench/results/<stamp>.json, bench/results/latest.json
 // and docs/benchmarks.md.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +18,14 @@ import { ADMIN_TOKEN, startKeybrake } from "../tests/support/keybrake.mjs";
 // disk every SQLite commit waits for an fsync that Cloudflare's storage does
 // not charge to the isolate, so the benchmark keeps it in memory (tmpfs)
 // where the machine has one. BENCH_STATE_DIR picks another place.
-const stateDir = process.env.BENCH_STATE_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : undefined);
+// BENCH_STATE=disk runs the same benchmark with state on this machine's
+// disk (every commit waits for its fsync) and records it beside the tmpfs
+// run (bench/results/latest-disk.json), as a durable commit is part of what
+// a reservation really costs.
+const onDisk = process.env.BENCH_STATE === "disk";
+const stateDir =
+  process.env.BENCH_STATE_DIR ??
+  (onDisk ? mkdtempSync(path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."), ".bench-state-")) : existsSync("/dev/shm") ? "/dev/shm" : undefined);
 if (stateDir) process.env.TMPDIR = stateDir;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -163,12 +170,16 @@ async function main() {
     console.log("BENCH_ONLY run: nothing written (a partial run is not a report)");
     return;
   }
-  const stamp = report.date.replace(/[:.]/g, "-");
+  const stamp = report.date.replace(/[:.]/g, "-") + (onDisk ? "-disk" : "");
   writeFileSync(path.join(root, `bench/results/${stamp}.json`), JSON.stringify(report, null, 2) + "\n");
-  writeFileSync(path.join(root, "bench/results/latest.json"), JSON.stringify(report, null, 2) + "\n");
-  const { render, loadBaseline } = await import("./report.mjs");
-  writeFileSync(path.join(root, "docs/benchmarks.md"), render(report, loadBaseline()));
+  writeFileSync(path.join(root, `bench/results/${onDisk ? "latest-disk" : "latest"}.json`), JSON.stringify(report, null, 2) + "\n");
+  const { renderLatest } = await import("./report.mjs");
+  renderLatest();
   console.log(`wrote bench/results/${stamp}.json and docs/benchmarks.md`);
 }
 
-await main();
+try {
+  await main();
+} finally {
+  if (onDisk && !process.env.BENCH_STATE_DIR) rmSync(stateDir, { recursive: true, force: true });
+}
