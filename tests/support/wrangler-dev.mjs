@@ -55,6 +55,24 @@ export async function startWranglerDev({ persistTo, port, vars }) {
   return {
     url,
     output: () => output,
+    /**
+     * wrangler dev's file watcher reports `src` as changed once shortly
+     * after start (even when nothing changed) and rebuilds and reloads the
+     * Worker; calls in flight then get wrangler's own 503. Waits for that
+     * reload (up to `ms`) and for the Worker to answer again.
+     */
+    async afterStartupReload(ms = 10_000) {
+      const deadline = Date.now() + ms;
+      const builds = () => (output.match(/\[custom build\] Running/g) ?? []).length;
+      while (Date.now() < deadline && !(/restarting build/.test(output) && builds() >= 2)) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (;;) {
+        const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+        if (ok || Date.now() > deadline + 10_000) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
     kill() {
       try {
         process.kill(-child.pid, "SIGKILL");
