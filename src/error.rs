@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Serialized as its name (`cap_exhausted`), by hand below: a derived
+/// deserializer for this many variants weighed several KB of wasm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// Management API without a valid admin token.
     Unauthorized,
@@ -95,6 +96,52 @@ impl ErrorCode {
             self,
             ErrorCode::UpstreamUnreachable | ErrorCode::RateLimited
         )
+    }
+}
+
+impl ErrorCode {
+    /// Every code, for reading one back from its name.
+    pub const ALL: [ErrorCode; 21] = {
+        use ErrorCode::*;
+        [
+            Unauthorized,
+            InvalidKey,
+            KeyExpired,
+            KeyRevoked,
+            EndpointNotAllowed,
+            VendorMismatch,
+            AccountNotAllowed,
+            CapExhausted,
+            ConstraintViolated,
+            RateLimited,
+            BadRequest,
+            UnpriceableRequest,
+            NotFound,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            CeilingExceeded,
+            Forbidden,
+            IdempotencyConflict,
+            UpstreamUnreachable,
+            NotConfigured,
+            InternalError,
+        ]
+    };
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ErrorCode, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {name:?}")))
     }
 }
 
@@ -198,6 +245,45 @@ mod tests {
             serde_json::from_value::<ApiError>(v).unwrap().code,
             ErrorCode::CapExhausted
         );
+    }
+
+    #[test]
+    fn every_code_reads_back_from_its_name() {
+        // `ALL` lists each variant once: a code missing from it could not be
+        // read back, and one listed twice would show here.
+        let names: std::collections::HashSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            let text = serde_json::to_string(&code).unwrap();
+            assert_eq!(text, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&text).unwrap(), code);
+        }
+        assert!(serde_json::from_str::<ErrorCode>("\"nope\"").is_err());
+        // A variant added without a place in ALL fails to compile here.
+        let _exhaustive = |c: ErrorCode| match c {
+            ErrorCode::Unauthorized
+            | ErrorCode::InvalidKey
+            | ErrorCode::KeyExpired
+            | ErrorCode::KeyRevoked
+            | ErrorCode::EndpointNotAllowed
+            | ErrorCode::VendorMismatch
+            | ErrorCode::AccountNotAllowed
+            | ErrorCode::CapExhausted
+            | ErrorCode::ConstraintViolated
+            | ErrorCode::RateLimited
+            | ErrorCode::BadRequest
+            | ErrorCode::UnpriceableRequest
+            | ErrorCode::NotFound
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::PayloadTooLarge
+            | ErrorCode::CeilingExceeded
+            | ErrorCode::Forbidden
+            | ErrorCode::IdempotencyConflict
+            | ErrorCode::UpstreamUnreachable
+            | ErrorCode::NotConfigured
+            | ErrorCode::InternalError => (),
+        };
     }
 
     #[test]

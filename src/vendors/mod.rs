@@ -162,61 +162,84 @@ pub fn by_catalogue<P: Copy>(
     input: &PricingInput<'_>,
     priced: impl FnOnce(P) -> ApiResult<Inspection>,
 ) -> ApiResult<Inspection> {
-    let charge = |charge| {
-        Ok(Inspection {
-            charge,
-            facts: CallFacts::default(),
-        })
+    // Only the vendor's own pricing depends on `P`; the rest is one
+    // function for every vendor (one copy in the module).
+    let rule = match classify(entries, input.operator, vendor, input.method, input.path) {
+        Classified::Builtin(Rule::Priced(p)) => return priced(p),
+        Classified::Builtin(Rule::Read) => Some(Rule::Read),
+        Classified::Builtin(Rule::Free(refused)) => Some(Rule::Free(refused)),
+        Classified::Builtin(Rule::Refused(why)) => Some(Rule::Refused(why)),
+        Classified::Builtin(Rule::Never(why)) => Some(Rule::Never(why)),
+        Classified::Operator(rule) => return by_operator(input, rule),
+        Classified::Unknown => None,
     };
+    by_rule(vendor, input, rule)
+}
+
+/// A call the vendor's catalogue does not price itself: a read, a free
+/// write, a refusal, or (`None`) not in the catalogue at all.
+fn by_rule(
+    vendor: &str,
+    input: &PricingInput<'_>,
+    rule: Option<Rule<()>>,
+) -> ApiResult<Inspection> {
     let call = input.call();
-    match classify(entries, input.operator, vendor, input.method, input.path) {
-        Classified::Unknown => Err(ApiError::unpriceable(format!(
+    match rule {
+        None => Err(ApiError::unpriceable(format!(
             "{call} is not in Keybrake's {vendor} catalogue, so its cost is unknown and it was not forwarded \
              (an operator can classify it in KEYBRAKE_CATALOGUE)"
         ))),
-        Classified::Builtin(Rule::Never(why)) => Err(ApiError::unpriceable(format!(
+        Some(Rule::Never(why)) => Err(ApiError::unpriceable(format!(
             "{call} is never forwarded: it {why}"
         ))),
-        Classified::Builtin(Rule::Refused(why)) => Err(ApiError::unpriceable(format!(
+        Some(Rule::Refused(why)) => Err(ApiError::unpriceable(format!(
             "{call} is refused: {why}"
         ))),
-        Classified::Builtin(Rule::Read) => charge(Charge::Free),
-        Classified::Builtin(Rule::Free(refused)) => {
-            match refused.iter().find(|p| input.mentions(p)) {
-                Some(p) => Err(ApiError {
-                    param: Some((*p).to_owned()),
-                    ..ApiError::unpriceable(format!(
-                        "{p} moves money on {call}, which Keybrake cannot price"
-                    ))
-                }),
-                None => charge(Charge::Free),
+        Some(Rule::Free(refused)) => match refused.iter().find(|p| input.mentions(p)) {
+            Some(p) => Err(ApiError {
+                param: Some((*p).to_owned()),
+                ..ApiError::unpriceable(format!(
+                    "{p} moves money on {call}, which Keybrake cannot price"
+                ))
+            }),
+            None => Ok(Inspection::free()),
+        },
+        Some(Rule::Read | Rule::Priced(())) => Ok(Inspection::free()),
+    }
+}
+
+/// A call the operator classified in `KEYBRAKE_CATALOGUE`.
+fn by_operator(input: &PricingInput<'_>, rule: &OperatorRule) -> ApiResult<Inspection> {
+    let call = input.call();
+    let charge = match rule {
+        OperatorRule::Free => Charge::Free,
+        OperatorRule::Fixed(usd) => Charge::Usage { usd: *usd },
+        OperatorRule::Refused(why) => {
+            return Err(ApiError::unpriceable(format!(
+                "{call} is refused by the operator: {why}"
+            )))
+        }
+        OperatorRule::Amount { amount, currency } => {
+            let minor = input.amount(amount)?.ok_or_else(|| ApiError {
+                param: Some(amount.clone()),
+                ..ApiError::unpriceable(format!("{call} must state {amount}"))
+            })?;
+            let currency = match currency {
+                CurrencyFrom::Code(code) => code.clone(),
+                CurrencyFrom::Param(name) => input.param(name)?.ok_or_else(|| ApiError {
+                    param: Some(name.clone()),
+                    ..ApiError::unpriceable(format!("{call} must state {name}"))
+                })?,
+            };
+            Charge::Usage {
+                usd: input.to_usd(minor, &currency)?,
             }
         }
-        Classified::Builtin(Rule::Priced(p)) => priced(p),
-        Classified::Operator(rule) => match rule {
-            OperatorRule::Free => charge(Charge::Free),
-            OperatorRule::Fixed(usd) => charge(Charge::Usage { usd: *usd }),
-            OperatorRule::Refused(why) => Err(ApiError::unpriceable(format!(
-                "{call} is refused by the operator: {why}"
-            ))),
-            OperatorRule::Amount { amount, currency } => {
-                let minor = input.amount(amount)?.ok_or_else(|| ApiError {
-                    param: Some(amount.clone()),
-                    ..ApiError::unpriceable(format!("{call} must state {amount}"))
-                })?;
-                let currency = match currency {
-                    CurrencyFrom::Code(code) => code.clone(),
-                    CurrencyFrom::Param(name) => input.param(name)?.ok_or_else(|| ApiError {
-                        param: Some(name.clone()),
-                        ..ApiError::unpriceable(format!("{call} must state {name}"))
-                    })?,
-                };
-                charge(Charge::Usage {
-                    usd: input.to_usd(minor, &currency)?,
-                })
-            }
-        },
-    }
+    };
+    Ok(Inspection {
+        charge,
+        facts: CallFacts::default(),
+    })
 }
 
 /// What to do with one request header.
