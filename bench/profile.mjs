@@ -2,14 +2,16 @@
 // serves the release Worker (build it with KEYBRAKE_KEEP_WASM_NAMES=1 so
 // wasm frames have names) with workerd's inspector on, drives one hot key
 // at the given concurrency, and prints the functions with the most self
-// time. node --experimental-websocket bench/profile.mjs [concurrency]
+// time. node --experimental-websocket bench/profile.mjs [concurrency] [call|issue]
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startKeybrake } from "../tests/support/keybrake.mjs";
+import { ADMIN_TOKEN, startKeybrake } from "../tests/support/keybrake.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CONNECTIONS = Number(process.argv[2] ?? 16);
+// `issue` profiles key issuance (POST /v1/keys) instead of a priced call.
+const WHAT = process.argv[3] ?? "call";
 const INSPECTOR = 9239;
 
 function run(script, args) {
@@ -51,7 +53,11 @@ const config = JSON.stringify({
   connections: CONNECTIONS,
   warmupMs: 500,
   durationMs: 4000,
-  requests: [{ method: "POST", path: "/stripe/v1/payment_intents", headers: { authorization: `Bearer ${key.token}`, "content-type": "application/x-www-form-urlencoded" }, body: "amount=1&currency=usd" }],
+  requests: [
+    WHAT === "issue"
+      ? { method: "POST", path: "/v1/keys", headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ label: "profile-issue", vendor: "stripe", allowed_endpoints: ["/v1/payment_intents"], daily_usd_cap: 5, expires_in: "5m" }) }
+      : { method: "POST", path: "/stripe/v1/payment_intents", headers: { authorization: `Bearer ${key.token}`, "content-type": "application/x-www-form-urlencoded" }, body: "amount=1&currency=usd" },
+  ],
 });
 const load = JSON.parse(await run("bench/load.mjs", [config]).done);
 const { profile } = await send("Profiler.stop");
