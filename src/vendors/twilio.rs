@@ -181,7 +181,7 @@ const DEFAULT_MMS_PRICES: &str = r#"{"+1": "0.022"}"#;
 /// 15 digits. Other channels (`whatsapp:`, `messenger:`) are not priced.
 fn e164(number: &str) -> bool {
     let digits = number.strip_prefix('+').unwrap_or("");
-    (8..=15).contains(&digits.len())
+    (7..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())
         && !digits.starts_with('0')
 }
