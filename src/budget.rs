@@ -156,46 +156,29 @@ impl Budget {
 /// The operations of a budget's object.
 pub mod ops {
     use super::*;
-    use crate::objects::Operation;
+    use crate::objects::operation;
 
-    /// Creates or updates the budget (keeping its first creation time).
-    pub struct Put;
-    impl Operation for Put {
-        const NAME: &'static str = "put";
-        type Ask = BudgetRecord;
-        type Answer = BudgetRecord;
-    }
+    operation!(
+        /// Creates or updates the budget (keeping its first creation time).
+        Put = "put", BudgetRecord => BudgetRecord
+    );
 
-    /// Grants a key a lease on today's budget.
-    pub struct Lease;
-    impl Operation for Lease {
-        const NAME: &'static str = "lease";
-        type Ask = LeaseAsk;
-        type Answer = Leased;
-    }
+    operation!(
+        /// Grants a key a lease on today's budget.
+        Lease = "lease", LeaseAsk => Leased
+    );
 
-    /// Takes back what a key did not spend.
-    pub struct Return;
-    impl Operation for Return {
-        const NAME: &'static str = "return";
-        type Ask = LeaseReturn;
-        type Answer = ();
-    }
+    operation!(
+        /// Takes back what a key did not spend.
+        Return = "return", LeaseReturn => ()
+    );
 
-    pub struct State;
-    impl Operation for State {
-        const NAME: &'static str = "state";
-        type Ask = Day;
-        type Answer = BudgetState;
-    }
+    operation!(State = "state", Day => BudgetState);
 
-    /// Stops binding keys.
-    pub struct Delete;
-    impl Operation for Delete {
-        const NAME: &'static str = "delete";
-        type Ask = Day;
-        type Answer = BudgetRecord;
-    }
+    operation!(
+        /// Stops binding keys.
+        Delete = "delete", Day => BudgetRecord
+    );
 }
 
 impl Budget {

@@ -126,60 +126,33 @@ impl Issuer {
 /// The operations of an issuer's object.
 pub mod ops {
     use super::*;
-    use crate::objects::Operation;
+    use crate::objects::operation;
 
-    pub struct Init;
-    impl Operation for Init {
-        const NAME: &'static str = "init";
-        type Ask = IssuerRecord;
-        type Answer = IssuerRecord;
-    }
+    operation!(Init = "init", IssuerRecord => IssuerRecord);
 
-    /// Checks a presented token (by its hash) and that the issuer lives.
-    pub struct Auth;
-    impl Operation for Auth {
-        const NAME: &'static str = "auth";
-        type Ask = super::Auth;
-        type Answer = IssuerRecord;
-    }
+    operation!(
+        /// Checks a presented token (by its hash) and that the issuer lives.
+        Auth = "auth", super::Auth => IssuerRecord
+    );
 
-    /// Admits a key: its ceilings and a live-key slot in one step.
-    pub struct Admit;
-    impl Operation for Admit {
-        const NAME: &'static str = "admit";
-        type Ask = super::Admit;
-        type Answer = IssuerRecord;
-    }
+    operation!(
+        /// Admits a key: its ceilings and a live-key slot in one step.
+        Admit = "admit", super::Admit => IssuerRecord
+    );
 
-    /// Gives back the slot of a key whose issuance failed.
-    pub struct Release;
-    impl Operation for Release {
-        const NAME: &'static str = "release";
-        type Ask = KeyRef;
-        type Answer = ();
-    }
+    operation!(
+        /// Gives back the slot of a key whose issuance failed.
+        Release = "release", KeyRef => ()
+    );
 
-    /// Frees the slot of a revoked key.
-    pub struct KeyRevoked;
-    impl Operation for KeyRevoked {
-        const NAME: &'static str = "key-revoked";
-        type Ask = KeyRef;
-        type Answer = ();
-    }
+    operation!(
+        /// Frees the slot of a revoked key.
+        KeyRevoked = "key-revoked", KeyRef => ()
+    );
 
-    pub struct Revoke;
-    impl Operation for Revoke {
-        const NAME: &'static str = "revoke";
-        type Ask = At;
-        type Answer = IssuerState;
-    }
+    operation!(Revoke = "revoke", At => IssuerState);
 
-    pub struct State;
-    impl Operation for State {
-        const NAME: &'static str = "state";
-        type Ask = At;
-        type Answer = IssuerState;
-    }
+    operation!(State = "state", At => IssuerState);
 }
 
 impl Issuer {

@@ -17,6 +17,21 @@ pub trait Operation {
     type Answer: Serialize + DeserializeOwned;
 }
 
+/// Declares an operation: `operation!(Lease = "lease", LeaseAsk => Leased);`
+/// (doc comments before the name are kept).
+macro_rules! operation {
+    ($(#[$doc:meta])* $name:ident = $op:literal, $ask:ty => $answer:ty) => {
+        $(#[$doc])*
+        pub struct $name;
+        impl $crate::objects::Operation for $name {
+            const NAME: &'static str = $op;
+            type Ask = $ask;
+            type Answer = $answer;
+        }
+    };
+}
+pub(crate) use operation;
+
 /// An object's answer, or Keybrake's refusal (an unknown object, a
 /// ceiling), which the Worker passes on as it is.
 pub type Answered<T> = std::result::Result<T, ApiError>;

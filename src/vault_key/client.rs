@@ -5,61 +5,39 @@ use super::*;
 /// The operations of a key's object.
 pub mod ops {
     use super::*;
+    use crate::objects::operation;
 
-    /// Decides an attempt (`ledger::decide`).
-    pub struct Authorize;
-    impl Operation for Authorize {
-        const NAME: &'static str = "authorize";
-        type Ask = Attempt;
-        type Answer = Authorized;
-    }
+    operation!(
+        /// Decides an attempt (`ledger::decide`).
+        Authorize = "authorize", Attempt => Authorized
+    );
 
-    /// Keeps or releases a reservation (`ledger::decide::settle`).
-    pub struct Settle;
-    impl Operation for Settle {
-        const NAME: &'static str = "settle";
-        type Ask = Settlement;
-        type Answer = Settled;
-    }
+    operation!(
+        /// Keeps or releases a reservation (`ledger::decide::settle`).
+        Settle = "settle", Settlement => Settled
+    );
 
-    /// Creates the key; refused when the id is taken.
-    pub struct Init;
-    impl Operation for Init {
-        const NAME: &'static str = "init";
-        type Ask = KeyRecord;
-        type Answer = ();
-    }
+    operation!(
+        /// Creates the key; refused when the id is taken.
+        Init = "init", KeyRecord => ()
+    );
 
-    /// Revokes the key, once the calls already allowed have settled.
-    pub struct Revoke;
-    impl Operation for Revoke {
-        const NAME: &'static str = "revoke";
-        type Ask = At;
-        type Answer = KeyRecord;
-    }
+    operation!(
+        /// Revokes the key, once the calls already allowed have settled.
+        Revoke = "revoke", At => KeyRecord
+    );
 
-    /// Binds the key to an account budget made after it was issued.
-    pub struct AttachBudget;
-    impl Operation for AttachBudget {
-        const NAME: &'static str = "budgets";
-        type Ask = AddBudget;
-        type Answer = ();
-    }
+    operation!(
+        /// Binds the key to an account budget made after it was issued.
+        AttachBudget = "budgets", AddBudget => ()
+    );
 
-    /// Test-only fault switches.
-    pub struct SetFaults;
-    impl Operation for SetFaults {
-        const NAME: &'static str = "faults";
-        type Ask = Faults;
-        type Answer = Faults;
-    }
+    operation!(
+        /// Test-only fault switches.
+        SetFaults = "faults", Faults => Faults
+    );
 
-    pub struct GetState;
-    impl Operation for GetState {
-        const NAME: &'static str = "state";
-        type Ask = At;
-        type Answer = KeyState;
-    }
+    operation!(GetState = "state", At => KeyState);
 }
 
 /// The Worker's handle on one key's object.
