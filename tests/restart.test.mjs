@@ -47,6 +47,8 @@ test("spend, revocations and audit rows survive a SIGKILL mid-load", async () =>
     KEYBRAKE_SETTLE_DEADLINE_MS: String(SETTLE_DEADLINE_MS),
   };
   dev = await startWranglerDev({ persistTo, port, vars });
+  // Not under wrangler's own reload shortly after start (README, "Reliability").
+  await dev.afterStartupReload();
   const issue = async (label, cap) =>
     (await call(dev.url, "/v1/keys", { method: "POST", body: { label, vendor: "stripe", allowed_endpoints: ["POST /v1/payment_intents"], daily_usd_cap: cap, expires_in: "1h" } })).json;
   const keys = [await issue("restart-a", 40), await issue("restart-b", 1000)];
@@ -73,6 +75,8 @@ test("spend, revocations and audit rows survive a SIGKILL mid-load", async () =>
   assert.ok(received[keys[0].id] > 0 && received[keys[1].id] > 0, "the load was running when it died");
 
   dev = await startWranglerDev({ persistTo, port, vars });
+  // Not under wrangler's own reload shortly after start (README, "Reliability").
+  await dev.afterStartupReload();
   // Revocation survived.
   assert.equal((await call(dev.url, `/v1/keys/${revoked.id}`)).json.status, "revoked");
   const refused = await call(dev.url, "/stripe/v1/payment_intents", { method: "POST", token: revoked.token, body: "amount=100&currency=usd" });
