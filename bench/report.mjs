@@ -204,7 +204,8 @@ ${floorsSection(report, loadFloors())}## Where the time goes
 
 A call makes two Durable Object round-trips: reserve before forwarding
 (the only one on the response path) and settle, sent right after the reply
-unless the vendor refused the call (a release must land before the
+(one trip for the settlements of a key's calls that finish together) unless
+the vendor refused the call (a release must land before the
 client's next call). Its audit row reaches D1 in a batch from the object's
 alarm about 200 ms later. Nothing reads D1 on the proxy path.
 

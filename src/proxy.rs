@@ -442,7 +442,7 @@ impl Call {
         ));
         self.log(reserved.label.as_deref(), None, cost, status, Some(key_id));
         if !release {
-            self.settle(settlement).await?;
+            self.settle_later(settlement).await;
         }
         Ok(())
     }
@@ -493,6 +493,53 @@ impl Call {
             }
         }
     }
+
+    /// Settles a kept call after its reply, in one trip with the other
+    /// calls of the same key this isolate is settling at the same moment
+    /// (a hot key's calls finish together): the first of them waits a
+    /// moment, then carries them all. Each call's task lives until its own
+    /// settlement has been delivered; one that never is, the key's alarm
+    /// resolves.
+    async fn settle_later(&self, settlement: Settlement) {
+        if self.skip_settle {
+            return;
+        }
+        let (done, delivered) = oneshot::channel();
+        let leads = PENDING_SETTLEMENTS.with_borrow_mut(|pending| {
+            let leads = !pending.iter().any(|(key, _, _)| *key == self.key_id);
+            pending.push((self.key_id.clone(), settlement, done));
+            leads
+        });
+        if leads {
+            Delay::from(Duration::from_millis(SETTLE_GATHER_MS)).await;
+            let (settlements, waiting): (Vec<_>, Vec<_>) =
+                PENDING_SETTLEMENTS.with_borrow_mut(|pending| {
+                    let (mine, others) = std::mem::take(pending)
+                        .into_iter()
+                        .partition(|(key, _, _)| *key == self.key_id);
+                    *pending = others;
+                    mine.into_iter().map(|(_, s, done)| (s, done)).unzip()
+                });
+            if let Err(e) = self.object.settle_many(&settlements).await {
+                worker::console_error!("settling {} calls failed: {e}", settlements.len());
+            }
+            for done in waiting {
+                let _ = done.send(());
+            }
+        }
+        let _ = delivered.await;
+    }
+}
+
+/// How long the first kept call of a key waits for others to settle with.
+const SETTLE_GATHER_MS: u64 = 1;
+
+/// Kept calls waiting to be settled: key id, settlement, and the signal
+/// that it was delivered. Few at a time, so a list, not a map.
+type PendingSettlements = Vec<(String, Settlement, oneshot::Sender<()>)>;
+
+thread_local! {
+    static PENDING_SETTLEMENTS: RefCell<PendingSettlements> = const { RefCell::new(Vec::new()) };
 }
 
 /// One JSON line per proxied call, for Workers Logs: who called what, the

@@ -18,6 +18,11 @@ pub mod ops {
     );
 
     operation!(
+        /// Settles several calls of the key in one trip, in order.
+        SettleMany = "settle-many", Vec<Settlement> => Vec<Settled>
+    );
+
+    operation!(
         /// Creates the key; refused when the id is taken.
         Init = "init", KeyRecord => ()
     );
@@ -72,6 +77,12 @@ impl VaultKeyClient {
 
     pub async fn settle(&self, settlement: &Settlement) -> Result<Settled> {
         self.call::<ops::Settle>(settlement)
+            .await?
+            .ok_or_else(|| Error::RustError("vault key settle: unknown key".into()))
+    }
+
+    pub async fn settle_many(&self, settlements: &Vec<Settlement>) -> Result<Vec<Settled>> {
+        self.call::<ops::SettleMany>(settlements)
             .await?
             .ok_or_else(|| Error::RustError("vault key settle: unknown key".into()))
     }

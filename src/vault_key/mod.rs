@@ -438,6 +438,15 @@ impl DurableObject for VaultKey {
                     .await?;
                 answer(Ok(settled))
             }
+            ops::SettleMany::NAME => {
+                let settled = ask::<ops::SettleMany>(&body)?
+                    .iter()
+                    .map(|s| self.settle(s))
+                    .collect::<Result<Vec<_>>>()?;
+                self.alarm_by(Date::now().as_millis() as i64 + FLUSH_DELAY_MS)
+                    .await?;
+                answer(Ok(settled))
+            }
             ops::Init::NAME => answer(self.init(&ask::<ops::Init>(&body)?)?),
             ops::Revoke::NAME => {
                 let at = ask::<ops::Revoke>(&body)?;
