@@ -91,11 +91,13 @@ pub async fn handle(
     let forward_path = path.as_ref().map_or(vendor_path, |p| p.as_str()).to_owned();
     // 3. read
     let read = read(vendor, &mut req, &method, query.as_deref()).await?;
-    // 4. price
-    let (charge, facts) = match (&path, &run_id) {
-        (_, Some(Err(e))) => (Err(e.clone()), CallFacts::default()),
-        (Err(e), _) => (Err(e.clone()), CallFacts::default()),
-        (Ok(path), _) => price(vendor, &method, path, &read, &config),
+    // 4. price (a vendor without its secret configured fails closed)
+    let upstream_auth = vendor.upstream_authorization(&config);
+    let (charge, facts) = match (&path, &run_id, &upstream_auth) {
+        (_, Some(Err(e)), _) | (Err(e), _, _) | (_, _, Err(e)) => {
+            (Err(e.clone()), CallFacts::default())
+        }
+        (Ok(path), _, Ok(_)) => price(vendor, &method, path, &read, &config),
     };
 
     let Read {
@@ -114,8 +116,8 @@ pub async fn handle(
         url.push('?');
         url.push_str(q);
     }
-    if let Ok(auth) = vendor.upstream_authorization(&config) {
-        headers.set("authorization", &auth)?;
+    if let Ok(auth) = &upstream_auth {
+        headers.set("authorization", auth)?;
     }
     if let Some(ct) = content_type {
         headers.set("content-type", ct)?;
@@ -234,23 +236,21 @@ fn price(
     read: &Read,
     config: &dyn ConfigSource,
 ) -> (std::result::Result<Charge, ApiError>, CallFacts) {
-    let inspected = read
-        .params
-        .clone()
-        .and_then(|params| {
-            vendor.upstream_authorization(config)?;
-            Ok((params, rate_table(config)?, operator_catalogue(config)?))
-        })
-        .and_then(|(params, rates, operator)| {
-            vendor.inspect(&PricingInput {
-                method,
-                path,
-                params: &params,
-                rates: &rates,
-                config,
-                operator: &operator,
-            })
-        });
+    let inspected = match &read.params {
+        Ok(params) => rate_table(config)
+            .and_then(|rates| Ok((rates, operator_catalogue(config)?)))
+            .and_then(|(rates, operator)| {
+                vendor.inspect(&PricingInput {
+                    method,
+                    path,
+                    params,
+                    rates: &rates,
+                    config,
+                    operator: &operator,
+                })
+            }),
+        Err(e) => Err(e.clone()),
+    };
     match inspected {
         Ok(read) => (Ok(read.charge), read.facts),
         Err(e) => (Err(e), CallFacts::default()),

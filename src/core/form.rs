@@ -113,6 +113,7 @@ impl FormBody {
     }
 
     /// Pairs as given (already decoded).
+    #[cfg(test)]
     pub fn from_pairs(pairs: Vec<(String, String)>) -> FormBody {
         FormBody(pairs)
     }

@@ -76,14 +76,7 @@ pub enum ReservationState {
 }
 
 impl ReservationState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReservationState::Held => "held",
-            ReservationState::Kept => "kept",
-            ReservationState::Released => "released",
-        }
-    }
-
+    /// From the `state` column of `reservations`.
     pub fn parse(text: &str) -> ReservationState {
         match text {
             "held" => ReservationState::Held,
