@@ -5,6 +5,8 @@
 //   /do              one Durable Object round trip, then forward
 //   /do-sql          one round trip in which the object commits one SQLite row
 //   /do-sql-twice    two round trips with a commit each (reserve, settle)
+//   /rpc             one Durable Object RPC call (no Request/Response), then forward
+//   /rpc-sql         one RPC call in which the object commits one SQLite row
 //   /d1              one D1 insert, then forward
 import { DurableObject } from "cloudflare:workers";
 
@@ -20,6 +22,12 @@ export class Floor extends DurableObject {
     }
     return new Response("{}");
   }
+
+  // The same work as `fetch`, called as a method: a string in, a string out.
+  async call(op, body) {
+    if (op === "write") this.ctx.storage.sql.exec("INSERT INTO rows (at) VALUES (?)", Date.now());
+    return body;
+  }
 }
 
 let d1Ready;
@@ -34,6 +42,8 @@ export default {
       await (await stub.fetch("https://object/write", { method: "POST", body: "{}" })).text();
       await (await stub.fetch("https://object/write", { method: "POST", body: "{}" })).text();
     }
+    if (pathname === "/rpc") await stub.call("nothing", "{}");
+    if (pathname === "/rpc-sql") await stub.call("write", "{}");
     if (pathname === "/d1") {
       d1Ready ??= env.DB.exec("CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, at INTEGER)");
       await d1Ready;

@@ -20,8 +20,12 @@ const PATHS = [
   ["/do", "+ one Durable Object round trip"],
   ["/do-sql", "+ one round trip committing one SQLite row"],
   ["/do-sql-twice", "+ two round trips, a commit each (reserve, settle)"],
+  ["/rpc", "+ one Durable Object RPC call"],
+  ["/rpc-sql", "+ one RPC call committing one SQLite row"],
   ["/d1", "+ one D1 insert"],
-];
+].filter(([p]) => p === "/vendor" || !process.env.BENCH_ONLY || new RegExp(process.env.BENCH_ONLY).test(p));
+// BENCH_ONLY=<regex of paths>: a partial run; it prints its rows and writes nothing.
+const PARTIAL = Boolean(process.env.BENCH_ONLY);
 
 function run(script, args) {
   const child = spawn(process.execPath, [path.join(root, script), ...args], { stdio: ["ignore", "pipe", "inherit"] });
@@ -83,6 +87,7 @@ for (const [name, dir] of places) {
   }
 }
 
+if (PARTIAL) process.exit(0);
 const date = new Date().toISOString();
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 writeFileSync(path.join(root, "bench/results/floors.json"), JSON.stringify({ date, machine, seconds: SECONDS, rounds: ROUNDS, results }, null, 2) + "\n");

@@ -33,10 +33,10 @@ test("the Worker's error codes, OpenAPI's and the client's are the same list", (
 });
 
 // The release module, gzipped (level 9, as `npm run bench` reports it). The
-// budget is what the module weighs with the default-deny catalogue and
-// batched settlement (417 KiB); the goal is 390 KiB. Lower it as the module
-// shrinks; raising it needs a reason in the commit.
-const WASM_BUDGET_BYTES = 428_000;
+// goal is 390 KiB (399,360 bytes); built for size (`opt-level = "z"`) the
+// module weighs 377 KiB, and the budget leaves a little room above that.
+// Lower it as the module shrinks; raising it needs a reason in the commit.
+const WASM_BUDGET_BYTES = 392_000;
 
 test("the release wasm stays within its budget", () => {
   const wasm = readFileSync(path.join(process.env.KEYBRAKE_BUILD_DIR ?? path.join(root, "build"), "index_bg.wasm"));
