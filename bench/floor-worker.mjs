@@ -5,6 +5,8 @@
 //   /do              one Durable Object round trip, then forward
 //   /do-sql          one round trip in which the object commits one SQLite row
 //   /do-sql-twice    two round trips with a commit each (reserve, settle)
+//   /do-new          one round trip to a new object that commits one row
+//                    (what issuing a key costs: a fresh SQLite database)
 //   /rpc             one Durable Object RPC call (no Request/Response), then forward
 //   /rpc-sql         one RPC call in which the object commits one SQLite row
 //   /d1              one D1 insert, then forward
@@ -35,9 +37,9 @@ let d1Ready;
 export default {
   async fetch(request, env) {
     const { pathname } = new URL(request.url);
-    const stub = env.FLOOR.get(env.FLOOR.idFromName("one"));
+    const stub = env.FLOOR.get(pathname === "/do-new" ? env.FLOOR.newUniqueId() : env.FLOOR.idFromName("one"));
     if (pathname === "/do") await (await stub.fetch("https://object/nothing", { method: "POST", body: "{}" })).text();
-    if (pathname === "/do-sql") await (await stub.fetch("https://object/write", { method: "POST", body: "{}" })).text();
+    if (pathname === "/do-sql" || pathname === "/do-new") await (await stub.fetch("https://object/write", { method: "POST", body: "{}" })).text();
     if (pathname === "/do-sql-twice") {
       await (await stub.fetch("https://object/write", { method: "POST", body: "{}" })).text();
       await (await stub.fetch("https://object/write", { method: "POST", body: "{}" })).text();

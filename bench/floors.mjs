@@ -20,6 +20,7 @@ const PATHS = [
   ["/do", "+ one Durable Object round trip"],
   ["/do-sql", "+ one round trip committing one SQLite row"],
   ["/do-sql-twice", "+ two round trips, a commit each (reserve, settle)"],
+  ["/do-new", "+ one round trip creating a new object, committing one row"],
   ["/rpc", "+ one Durable Object RPC call"],
   ["/rpc-sql", "+ one RPC call committing one SQLite row"],
   ["/d1", "+ one D1 insert"],
