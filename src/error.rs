@@ -14,6 +14,8 @@ pub enum ErrorCode {
     InvalidKey,
     KeyExpired,
     KeyRevoked,
+    /// The key is paused; it may be resumed, so retrying later can help.
+    KeyPaused,
     EndpointNotAllowed,
     VendorMismatch,
     /// The call names an account (Stripe-Account, a Twilio account SID)
@@ -36,6 +38,11 @@ pub enum ErrorCode {
     Forbidden,
     /// An `Idempotency-Key` reused with a different request.
     IdempotencyConflict,
+    /// The call is priced above the key's `approval_above_usd`: a person
+    /// must approve this exact request first (`approval_id`).
+    ApprovalRequired,
+    /// An approval already decided, used or expired.
+    ApprovalClosed,
     UpstreamUnreachable,
     NotConfigured,
     InternalError,
@@ -49,11 +56,12 @@ impl ErrorCode {
             BadRequest | UnpriceableRequest => 400,
             Unauthorized | InvalidKey | KeyExpired | KeyRevoked => 401,
             EndpointNotAllowed | VendorMismatch | AccountNotAllowed | ConstraintViolated
-            | CeilingExceeded | Forbidden => 403,
+            | CeilingExceeded | Forbidden | ApprovalRequired => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             PayloadTooLarge => 413,
-            IdempotencyConflict => 409,
+            KeyPaused => 423,
+            IdempotencyConflict | ApprovalClosed => 409,
             CapExhausted | RateLimited => 429,
             InternalError => 500,
             UpstreamUnreachable => 502,
@@ -68,6 +76,7 @@ impl ErrorCode {
             InvalidKey => "invalid_key",
             KeyExpired => "key_expired",
             KeyRevoked => "key_revoked",
+            KeyPaused => "key_paused",
             EndpointNotAllowed => "endpoint_not_allowed",
             VendorMismatch => "vendor_mismatch",
             AccountNotAllowed => "account_not_allowed",
@@ -80,6 +89,8 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
             IdempotencyConflict => "idempotency_conflict",
+            ApprovalRequired => "approval_required",
+            ApprovalClosed => "approval_closed",
             CeilingExceeded => "ceiling_exceeded",
             Forbidden => "forbidden",
             UpstreamUnreachable => "upstream_unreachable",
@@ -89,25 +100,27 @@ impl ErrorCode {
     }
 
     /// Whether a client retrying the same request could succeed: an
-    /// unreachable upstream, or a rate limit once its window moves on. A
+    /// unreachable upstream, a rate limit once its window moves on, a
+    /// paused key once a person resumes it (a Workflow step can wait). A
     /// cap, a revoked key or a bad path will say the same thing again.
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::UpstreamUnreachable | ErrorCode::RateLimited
+            ErrorCode::UpstreamUnreachable | ErrorCode::RateLimited | ErrorCode::KeyPaused
         )
     }
 }
 
 impl ErrorCode {
     /// Every code, for reading one back from its name.
-    pub const ALL: [ErrorCode; 21] = {
+    pub const ALL: [ErrorCode; 24] = {
         use ErrorCode::*;
         [
             Unauthorized,
             InvalidKey,
             KeyExpired,
             KeyRevoked,
+            KeyPaused,
             EndpointNotAllowed,
             VendorMismatch,
             AccountNotAllowed,
@@ -122,6 +135,8 @@ impl ErrorCode {
             CeilingExceeded,
             Forbidden,
             IdempotencyConflict,
+            ApprovalRequired,
+            ApprovalClosed,
             UpstreamUnreachable,
             NotConfigured,
             InternalError,
@@ -152,6 +167,9 @@ pub struct ApiError {
     /// The request field at fault, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub param: Option<String>,
+    /// The approval a call waits for (`approval_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -162,6 +180,7 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            approval_id: None,
         }
     }
 
@@ -171,6 +190,7 @@ impl ApiError {
             code: ErrorCode::BadRequest,
             message: format!("{param} {problem}"),
             param: Some(param.to_owned()),
+            approval_id: None,
         }
     }
 
@@ -199,6 +219,9 @@ impl ApiError {
         let mut body = json!({ "code": self.code.as_str(), "message": self.message });
         if let Some(p) = &self.param {
             body["param"] = json!(p);
+        }
+        if let Some(a) = &self.approval_id {
+            body["approval_id"] = json!(a);
         }
         body
     }
@@ -266,6 +289,7 @@ mod tests {
             | ErrorCode::InvalidKey
             | ErrorCode::KeyExpired
             | ErrorCode::KeyRevoked
+            | ErrorCode::KeyPaused
             | ErrorCode::EndpointNotAllowed
             | ErrorCode::VendorMismatch
             | ErrorCode::AccountNotAllowed
@@ -280,6 +304,8 @@ mod tests {
             | ErrorCode::CeilingExceeded
             | ErrorCode::Forbidden
             | ErrorCode::IdempotencyConflict
+            | ErrorCode::ApprovalRequired
+            | ErrorCode::ApprovalClosed
             | ErrorCode::UpstreamUnreachable
             | ErrorCode::NotConfigured
             | ErrorCode::InternalError => (),

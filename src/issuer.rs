@@ -208,8 +208,10 @@ impl Issuer {
                 )
             }));
         }
+        // Admitting a live key again (a `PATCH`) moves its slot's expiry.
         self.sql().exec(
-            "INSERT OR IGNORE INTO keys (id, expires_at) VALUES (?, ?)",
+            "INSERT INTO keys (id, expires_at) VALUES (?, ?)
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
             vec![admit.key_id.into(), admit.expires_at.into()],
         )?;
         Ok(Ok(record))

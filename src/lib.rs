@@ -120,6 +120,23 @@ async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Res
         }
         (Method::Get, ["v1", "keys", id]) => api::keys::get(id, env, now, caller).await,
         (Method::Delete, ["v1", "keys", id]) => api::keys::revoke(id, env, now, caller).await,
+        (Method::Patch, ["v1", "keys", id]) => {
+            api::key_changes::update(req, id, env, now, caller).await
+        }
+        (Method::Post, ["v1", "keys", id, "pause"]) => {
+            api::key_changes::pause(id, env, now, caller).await
+        }
+        (Method::Post, ["v1", "keys", id, "resume"]) => {
+            api::key_changes::resume(id, env, now, caller).await
+        }
+        (Method::Get, ["v1", "approvals"]) => api::approvals::list(&req, env, now, caller).await,
+        (Method::Get, ["v1", "approvals", id]) => {
+            api::approvals::get(&req, id, env, now, caller).await
+        }
+        (Method::Post, ["v1", "approvals", id, step @ ("approve" | "deny")]) => {
+            let approve = *step == "approve";
+            api::approvals::decide(req, id, approve, env, now, caller).await
+        }
         (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env, caller).await,
         (Method::Get, ["v1", "usage"]) => api::usage::get(&req, env, now, caller).await,
         (_, ["v1", "budgets", ..]) => {
@@ -152,12 +169,20 @@ async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Res
             caller.require_admin()?;
             api::keys::set_faults(req, env, now).await
         }
-        (_, ["v1", "keys"] | ["v1", "keys", _] | ["v1", "audit"] | ["v1", "usage"]) => {
-            Err(ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                format!("{} is not supported on {}", req.method(), req.path()),
-            ))
-        }
+        (
+            _,
+            ["v1", "keys"]
+            | ["v1", "keys", _]
+            | ["v1", "keys", _, "pause" | "resume"]
+            | ["v1", "approvals"]
+            | ["v1", "approvals", _]
+            | ["v1", "approvals", _, "approve" | "deny"]
+            | ["v1", "audit"]
+            | ["v1", "usage"],
+        ) => Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not supported on {}", req.method(), req.path()),
+        )),
         _ => Err(ApiError::not_found(&format!("route {}", req.path()))),
     }
 }

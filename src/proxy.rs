@@ -131,11 +131,8 @@ pub async fn handle(
             token_hash: hash_token(&token).0,
             vendor: vendor.name().to_owned(),
             method: method.clone(),
-            // Only an idempotent retry compares fingerprints.
-            fingerprint: match &idempotency_key {
-                Some(_) => fingerprint(&method, &forward_path, query.as_deref(), &semantic, &body),
-                None => String::new(),
-            },
+            // What an idempotent retry and an approval are bound to.
+            fingerprint: fingerprint(&method, &forward_path, query.as_deref(), &semantic, &body),
             path: forward_path,
             charge,
             accounts: vendor
@@ -883,6 +880,9 @@ pub fn deny(
     // Whatever the body's vendor shape, a client can tell Keybrake's refusal
     // from the vendor's own error by this header.
     headers.set("keybrake-error-code", error.code.as_str())?;
+    if let Some(approval) = &error.approval_id {
+        headers.set("keybrake-approval-id", approval)?;
+    }
     if let Some(h) = vendor.retry_hint_header() {
         headers.set(
             h,

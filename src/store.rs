@@ -5,6 +5,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use crate::core::money::Money;
+use crate::ledger::approval::{Approval, ApprovalStatus};
 use crate::ledger::{KeyRecord, KeyStatus};
 
 pub const DB: &str = "DB";
@@ -29,11 +30,14 @@ pub struct KeyRow {
     /// The issuer that issued the key; `None` for the admin's (0004).
     #[serde(default)]
     pub issuer_id: Option<String>,
+    /// When the key was paused, if it is (0006).
+    #[serde(default)]
+    pub paused_at: Option<i64>,
 }
 
 impl KeyRow {
     pub fn status(&self, now: i64) -> KeyStatus {
-        KeyStatus::of(self.revoked_at, self.expires_at, now)
+        KeyStatus::of(self.revoked_at, self.paused_at, self.expires_at, now)
     }
 
     /// The record as the API shows it (D1 holds no token hash).
@@ -56,6 +60,7 @@ impl KeyRow {
                 .and_then(|c| serde_json::from_str(c).ok()),
             issuer_id: self.issuer_id.clone(),
             budgets: vec![],
+            paused_at: self.paused_at,
         }
     }
 
@@ -176,6 +181,27 @@ pub async fn get_key(db: &D1Database, id: &str) -> Result<Option<KeyRow>> {
         .bind(&[text(id)])?
         .first::<KeyRow>(None)
         .await
+}
+
+/// Mirrors a key's changed policy (`PATCH`, pause, resume) for listing.
+pub async fn update_key(db: &D1Database, record: &KeyRecord) -> Result<()> {
+    db.prepare(
+        "UPDATE keys SET daily_cap_micros = ?, expires_at = ?, constraints = ?, paused_at = ?
+         WHERE id = ?",
+    )
+    .bind(&[
+        num(record.daily_cap.micros() as i64),
+        num(record.expires_at),
+        match &record.constraints {
+            Some(c) => text(&serde_json::to_string(c)?),
+            None => JsValue::NULL,
+        },
+        opt_num(record.paused_at),
+        text(&record.id),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }
 
 pub async fn mark_revoked(db: &D1Database, ids: &[String], now: i64) -> Result<()> {
@@ -300,7 +326,14 @@ pub struct KeyQuery {
 pub async fn list_keys(db: &D1Database, q: &KeyQuery, now: i64) -> Result<Vec<KeyRow>> {
     let mut f = Filter::default();
     match q.status {
-        Some(KeyStatus::Active) => f.add("revoked_at IS NULL AND expires_at > ?", [num(now)]),
+        Some(KeyStatus::Active) => f.add(
+            "revoked_at IS NULL AND paused_at IS NULL AND expires_at > ?",
+            [num(now)],
+        ),
+        Some(KeyStatus::Paused) => f.add(
+            "revoked_at IS NULL AND paused_at IS NOT NULL AND expires_at > ?",
+            [num(now)],
+        ),
         Some(KeyStatus::Revoked) => f.add("revoked_at IS NOT NULL", []),
         Some(KeyStatus::Expired) => f.add("revoked_at IS NULL AND expires_at <= ?", [num(now)]),
         None => {}
@@ -426,6 +459,101 @@ pub async fn write_audit(
     Ok(())
 }
 
+/// Copies approvals from a key's object (the newer state wins: a status
+/// only moves forward, and `body` carries it whole).
+pub async fn upsert_approvals(
+    db: &D1Database,
+    record: &KeyRecord,
+    approvals: &[Approval],
+) -> Result<()> {
+    let mut statements = Vec::with_capacity(approvals.len());
+    for a in approvals {
+        statements.push(
+            db.prepare(
+                "INSERT INTO approvals (id, key_id, label, vendor, issuer_id, status, cost_micros, created_at, expires_at, body)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+            )
+            .bind(&[
+                text(&a.id),
+                text(&record.id),
+                text(&record.label),
+                text(&record.vendor),
+                opt_text(record.issuer_id.as_deref()),
+                text(a.status.as_str()),
+                num(a.cost.micros() as i64),
+                num(a.requested_at),
+                num(a.expires_at),
+                text(&serde_json::to_string(a)?),
+            ])?,
+        );
+    }
+    db.batch(statements).await?;
+    Ok(())
+}
+
+/// `GET /v1/approvals`' filters.
+#[derive(Debug, Default)]
+pub struct ApprovalQuery {
+    pub issuer_id: Option<String>,
+    pub status: Option<ApprovalStatus>,
+    pub key_id: Option<String>,
+    pub label_prefix: Option<String>,
+    pub cursor: Option<Cursor>,
+    pub limit: u32,
+}
+
+/// An approval row: its key's label and vendor, and the approval whole.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApprovalRow {
+    pub id: String,
+    pub created_at: i64,
+    pub label: String,
+    pub vendor: String,
+    pub issuer_id: Option<String>,
+    pub body: String,
+}
+
+pub async fn list_approvals(
+    db: &D1Database,
+    q: &ApprovalQuery,
+    now: i64,
+) -> Result<Vec<ApprovalRow>> {
+    let mut f = Filter::default();
+    // The stored status may lag the clock: a waiting approval past its
+    // time reads as expired.
+    match q.status {
+        Some(s @ (ApprovalStatus::Pending | ApprovalStatus::Approved)) => f.add(
+            "status = ? AND expires_at > ?",
+            [text(s.as_str()), num(now)],
+        ),
+        Some(ApprovalStatus::Expired) => f.add(
+            "(status = 'expired' OR (status IN ('pending', 'approved') AND expires_at <= ?))",
+            [num(now)],
+        ),
+        Some(s) => f.add("status = ?", [text(s.as_str())]),
+        None => {}
+    }
+    if let Some(k) = &q.key_id {
+        f.add("key_id = ?", [text(k)]);
+    }
+    if let Some(p) = &q.label_prefix {
+        f.label_prefix(p);
+    }
+    if let Some(i) = &q.issuer_id {
+        f.add("issuer_id = ?", [text(i)]);
+    }
+    f.before(q.cursor.as_ref());
+    f.prepare(
+        db,
+        "SELECT id, created_at, label, vendor, issuer_id, body FROM approvals",
+        &format!("ORDER BY created_at DESC, id DESC LIMIT {}", q.limit),
+    )?
+    .all()
+    .await?
+    .results()
+}
+
 /// Audits an attempt that named no existing key (no object to hold it).
 pub async fn write_orphan_audit(db: &D1Database, row: &AuditRow) -> Result<()> {
     insert_audit_statement(db, row, None)?.run().await?;
@@ -546,6 +674,9 @@ pub async fn usage(db: &D1Database, q: &UsageQuery) -> Result<Vec<UsageRow>> {
     let mut f = Filter::default();
     f.add("created_at >= ?", [num(q.since)]);
     f.add("created_at < ?", [num(q.until)]);
+    // An approval's later steps (`apr_…:approved`) are audit rows but not
+    // calls: the call itself has its own row.
+    f.add("id NOT LIKE 'apr\\_%' ESCAPE '\\'", []);
     if let Some(v) = &q.vendor {
         f.add("vendor = ?", [text(v)]);
     }

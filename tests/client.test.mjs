@@ -72,6 +72,16 @@ test("refusals become error classes with Keybrake's code, status and request id"
   assert.equal(overLimit.error.param, "constraints.max_amount_usd");
   assert.equal((await charge(limited.token, 50)).result.status, 200);
   cases.push([await charge(limited.token, 60), "RateLimitedError", "rate_limited", 429]);
+  const paused = await run("pauseKey", { id: key.id });
+  assert.equal(paused.result.status, "paused");
+  cases.push([await charge(key.token, 1), "KeyPausedError", "key_paused", 423]);
+  assert.equal((await run("resumeKey", { id: key.id })).result.status, "active");
+  const updated = await run("updateKey", { id: key.id, change: { daily_usd_cap: 20 } });
+  assert.equal(updated.result.daily_usd_cap, 20);
+  assert.equal(updated.result.spent_today_usd, 4);
+  const badChange = await run("updateKey", { id: key.id, change: { label: "renamed" } });
+  assert.equal(badChange.error.class, "BadRequestError");
+  assert.equal(badChange.error.param, "label");
   await run("revokeKey", { id: key.id });
   cases.push([await charge(key.token, 1), "KeyRevokedError", "key_revoked", 401]);
   const short = await issue({ label: "client-expiring", expires_in: "1s" });
@@ -88,6 +98,38 @@ test("refusals become error classes with Keybrake's code, status and request id"
   }
   assert.equal(cases[0][0].error.keyId, key.id);
   assert.equal(received(ctx.stripe, "amount=700").length, 0, "refused calls never reached Stripe");
+});
+
+test("approvals: the refusal names the approval; approve, wait for it, and the same call goes through", async () => {
+  const key = await issue({ label: "client-approval", constraints: { approval_above_usd: 2 } });
+  const asked = await charge(key.token, 300, { description: "client-approval" });
+  assert.equal(asked.error.class, "ApprovalRequiredError");
+  assert.equal(asked.error.code, "approval_required");
+  assert.equal(asked.error.status, 403);
+  const id = asked.error.approvalId;
+  assert.match(id, /^apr_/);
+  assert.equal(received(ctx.stripe, "client-approval").length, 0);
+
+  const pending = await run("waitForApproval", { id, timeoutMs: 300 });
+  assert.equal(pending.result.status, "pending", "still pending when the wait runs out");
+  const approved = await run("approve", { id, note: "yes" });
+  assert.equal(approved.result.status, "approved");
+  assert.equal((await run("waitForApproval", { id, timeoutMs: 2000 })).result.status, "approved");
+  assert.equal((await charge(key.token, 300, { description: "client-approval" })).result.status, 200);
+  assert.equal((await run("getApproval", { id })).result.status, "used");
+  const closed = await run("deny", { id });
+  assert.equal(closed.error.class, "ApprovalClosedError");
+  assert.equal(closed.error.status, 409);
+
+  const other = await charge(key.token, 250, { description: "client-approval-2" });
+  assert.equal((await run("deny", { id: other.error.approvalId, note: "no" })).result.status, "denied");
+  let listed;
+  for (let i = 0; i < 100; i++) {
+    listed = await run("listApprovals", { query: { key_id: key.id } });
+    if (listed.result.data.length === 2 && listed.result.data.every((a) => a.status !== "pending")) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(listed.result.data.map((a) => a.status).sort(), ["denied", "used"]);
 });
 
 test("a vendor's own error comes back as a response, not a Keybrake error", async () => {

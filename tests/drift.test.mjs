@@ -32,11 +32,13 @@ test("the Worker's error codes, OpenAPI's and the client's are the same list", (
   assert.deepEqual(classes, rust.filter((c) => !plain.includes(c)), "clients/workers error classes");
 });
 
-// The release module, gzipped (level 9, as `npm run bench` reports it). The
-// goal is 390 KiB (399,360 bytes); built for size (`opt-level = "z"`) the
-// module weighs 377 KiB, and the budget leaves a little room above that.
-// Lower it as the module shrinks; raising it needs a reason in the commit.
-const WASM_BUDGET_BYTES = 392_000;
+// The release module, gzipped (level 9, as `npm run bench` reports it).
+// Built for size it weighed 385,516 bytes when issue 13's goal of 390 KiB
+// was met; approvals and steering a live key (PATCH, pause) added 33 KB of
+// serde (de)serializers and routes, measured at 419,087 bytes. The budget
+// leaves a little room above that. Lower it as the module shrinks; raising
+// it needs a reason in the commit.
+const WASM_BUDGET_BYTES = 422_000;
 
 test("the release wasm stays within its budget", () => {
   const wasm = readFileSync(path.join(process.env.KEYBRAKE_BUILD_DIR ?? path.join(root, "build"), "index_bg.wasm"));

@@ -48,6 +48,15 @@ test("every documented management status is answered, in the documented shape", 
   kb.issuedTokens.set(issuer.json.token, 1);
   const asIssuer = { authorization: `Bearer ${issuer.json.token}` };
   const missingIssuer = `/v1/issuers/iss_${"0".repeat(24)}`;
+  const gated = await kb.admin("/v1/keys", { method: "POST", body: { ...newKey, label: "openapi-gated", constraints: { approval_above_usd: 1 } } });
+  const ask = (token, n) => kb.proxy(token, "/stripe/v1/payment_intents", { body: `amount=${200 + n}&currency=usd`, headers: { "content-type": "application/x-www-form-urlencoded" } });
+  const approvalId = (await ask(gated.json.token, 0)).headers.get("keybrake-approval-id");
+  const deniedId = (await ask(gated.json.token, 1)).headers.get("keybrake-approval-id");
+  const ownKey = await kb.fetch("/v1/keys", { method: "POST", headers: asIssuer, body: JSON.stringify({ ...newKey, allowed_endpoints: ["POST /v1/payment_intents"] }) });
+  kb.issuedTokens.set(ownKey.json.token, 1);
+  const ownGated = await kb.fetch("/v1/keys", { method: "POST", headers: asIssuer, body: JSON.stringify({ ...newKey, label: "openapi-own-gated", allowed_endpoints: ["POST /v1/payment_intents"], constraints: { approval_above_usd: 1 } }) });
+  kb.issuedTokens.set(ownGated.json.token, 1);
+  const ownApproval = (await ask(ownGated.json.token, 2)).headers.get("keybrake-approval-id");
   const budgetId = (await kb.admin("/v1/budgets", { method: "POST", body: { vendor: "resend", daily_usd_cap: 5 } })).json.id;
   const calls = [
     ["POST", "/v1/keys", { body: newKey }],
@@ -61,12 +70,44 @@ test("every documented management status is answered, in the documented shape", 
     ["GET", `/v1/keys/${issued.json.id}`],
     ["GET", missing],
     ["GET", `/v1/keys/${issued.json.id}`, { anonymous: true }],
+    ["PATCH", `/v1/keys/${issued.json.id}`, { body: { daily_usd_cap: 7 } }],
+    ["PATCH", `/v1/keys/${issued.json.id}`, { body: { label: "renamed" } }],
+    ["PATCH", missing, { body: { daily_usd_cap: 7 } }],
+    ["PATCH", `/v1/keys/${issued.json.id}`, { body: { daily_usd_cap: 7 }, anonymous: true }],
+    ["PATCH", `/v1/keys/${ownKey.json.id}`, { body: { daily_usd_cap: 11 }, headers: asIssuer, anonymous: true }],
+    ["POST", `/v1/keys/${issued.json.id}/pause`],
+    ["POST", `/v1/keys/${issued.json.id}/resume`],
+    ["POST", `${missing}/pause`],
+    ["POST", `${missing}/resume`],
+    ["POST", `/v1/keys/${issued.json.id}/pause`, { anonymous: true }],
+    ["POST", `/v1/keys/${issued.json.id}/resume`, { anonymous: true }],
     ["DELETE", `/v1/keys/${issued.json.id}`],
+    ["POST", `/v1/keys/${issued.json.id}/pause`],
+    ["POST", `/v1/keys/${issued.json.id}/resume`],
     ["DELETE", missing],
     ["DELETE", `/v1/keys/${issued.json.id}`, { anonymous: true }],
     ["POST", "/v1/keys/revoke-all", { body: { label_prefix: "openapi" } }],
     ["POST", "/v1/keys/revoke-all", { body: { colour: "red" } }],
     ["POST", "/v1/keys/revoke-all", { body: {}, anonymous: true }],
+    ["GET", "/v1/approvals?status=pending"],
+    ["GET", "/v1/approvals?status=maybe"],
+    ["GET", "/v1/approvals", { anonymous: true }],
+    ["GET", `/v1/approvals/${approvalId}?wait=0`],
+    ["GET", `/v1/approvals/${approvalId}?wait=61`],
+    ["GET", `/v1/approvals/${approvalId}`, { anonymous: true }],
+    ["GET", `/v1/approvals/apr_${"0".repeat(24)}_00`],
+    ["POST", `/v1/approvals/${approvalId}/approve`, { body: { note: "x".repeat(501) } }],
+    ["POST", `/v1/approvals/${approvalId}/approve`, { anonymous: true }],
+    ["POST", `/v1/approvals/${ownApproval}/approve`, { headers: asIssuer, anonymous: true }],
+    ["POST", `/v1/approvals/apr_${"0".repeat(24)}_00/approve`],
+    ["POST", `/v1/approvals/${approvalId}/approve`, { body: { note: "fine" } }],
+    ["POST", `/v1/approvals/${approvalId}/approve`],
+    ["POST", `/v1/approvals/${deniedId}/deny`, { body: { colour: "red" } }],
+    ["POST", `/v1/approvals/${deniedId}/deny`, { anonymous: true }],
+    ["POST", `/v1/approvals/${ownApproval}/deny`, { headers: asIssuer, anonymous: true }],
+    ["POST", `/v1/approvals/apr_${"0".repeat(24)}_00/deny`],
+    ["POST", `/v1/approvals/${deniedId}/deny`],
+    ["POST", `/v1/approvals/${deniedId}/deny`],
     ["GET", "/v1/audit?limit=5"],
     ["GET", "/v1/audit?decision=maybe"],
     ["GET", "/v1/audit", { anonymous: true }],

@@ -122,25 +122,9 @@ fn parse_new_key(
     )
     .map_err(|e| ApiError::field("daily_usd_cap", e))?;
     let ttl_secs = match body.get("expires_in") {
-        Some(Value::String(s)) => parse_ttl_secs(s, max_ttl_secs),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(0) | None => Err(crate::core::duration::DurationError::Malformed),
-            Some(secs) if secs > max_ttl_secs => {
-                Err(crate::core::duration::DurationError::TooLong {
-                    max_secs: max_ttl_secs,
-                })
-            }
-            Some(secs) => Ok(secs),
-        },
-        Some(_) => {
-            return Err(ApiError::field(
-                "expires_in",
-                "must be a duration such as \"5m\"",
-            ))
-        }
+        Some(v) => expires_in(v, max_ttl_secs)?,
         None => return Err(ApiError::field("expires_in", "is required")),
-    }
-    .map_err(|e| ApiError::field("expires_in", e))?;
+    };
     let constraints = match body.get("constraints") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
@@ -159,6 +143,26 @@ fn parse_new_key(
     })
 }
 
+/// `expires_in`: a duration (`"5m"`) or whole seconds, at most `max_secs`.
+pub(super) fn expires_in(value: &Value, max_secs: u64) -> ApiResult<u64> {
+    use crate::core::duration::DurationError;
+    match value {
+        Value::String(s) => parse_ttl_secs(s, max_secs),
+        Value::Number(n) => match n.as_u64() {
+            Some(0) | None => Err(DurationError::Malformed),
+            Some(secs) if secs > max_secs => Err(DurationError::TooLong { max_secs }),
+            Some(secs) => Ok(secs),
+        },
+        _ => {
+            return Err(ApiError::field(
+                "expires_in",
+                "must be a duration such as \"5m\"",
+            ))
+        }
+    }
+    .map_err(|e| ApiError::field("expires_in", e))
+}
+
 pub fn max_ttl_secs(env: &Env) -> ApiResult<u64> {
     let text = EnvConfig(env)
         .get("KEYBRAKE_MAX_TTL")
@@ -168,7 +172,7 @@ pub fn max_ttl_secs(env: &Env) -> ApiResult<u64> {
 
 /// A key as every answer shows it, with its vendor's extra fields (a
 /// Twilio key's `account_sid`).
-fn record_json(r: &KeyRecord, now: i64) -> Value {
+pub(super) fn record_json(r: &KeyRecord, now: i64) -> Value {
     let mut v = json!({
         "id": r.id,
         "label": r.label,
@@ -180,7 +184,8 @@ fn record_json(r: &KeyRecord, now: i64) -> Value {
         "expires_at": to_rfc3339(r.expires_at),
         "expiresAt": r.expires_at,
         "revoked_at": r.revoked_at.map(to_rfc3339),
-        "status": KeyStatus::of(r.revoked_at, r.expires_at, now).as_str(),
+        "paused_at": r.paused_at.map(to_rfc3339),
+        "status": r.status(now).as_str(),
         "constraints": r.constraints.as_ref().map(Constraints::to_json),
     });
     if let (Some(vendor), Some(id)) = (vendor_for(&r.vendor), KeyId::parse(&r.id)) {
@@ -191,7 +196,7 @@ fn record_json(r: &KeyRecord, now: i64) -> Value {
     v
 }
 
-fn state_json(s: &KeyState, now: i64) -> Value {
+pub(super) fn state_json(s: &KeyState, now: i64) -> Value {
     let mut v = record_json(&s.record, now);
     v["spent_today_usd"] = s.spent_today.to_json();
     v["reserved_today_usd"] = s.held_today.to_json();
@@ -250,6 +255,7 @@ pub async fn create(mut req: Request, env: &Env, now: i64, caller: &Caller) -> A
         idempotency: fingerprint,
         constraints: new.constraints,
         issuer_id: caller.issuer_id().map(str::to_owned),
+        paused_at: None,
         // An issuer's keys all spend under its own spend ceilings.
         budgets: match caller {
             Caller::Issuer(issuer) if issuer.ceilings.max_daily_spend_usd.is_some() => {
@@ -417,13 +423,18 @@ fn idempotency_key(req: &Request) -> ApiResult<Option<String>> {
     Ok(Some(key))
 }
 
-fn parse_id(id: &str) -> ApiResult<KeyId> {
+pub(super) fn parse_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or_else(|| ApiError::not_found(&format!("key {id:?}")))
 }
 
 /// A key's live state, if the caller may see it: an issuer sees only the
 /// keys it issued (others read as not found, revealing nothing).
-async fn visible_state(id: &KeyId, env: &Env, now: i64, caller: &Caller) -> ApiResult<KeyState> {
+pub(super) async fn visible_state(
+    id: &KeyId,
+    env: &Env,
+    now: i64,
+    caller: &Caller,
+) -> ApiResult<KeyState> {
     VaultKeyClient::for_key(env, id.as_str())
         .map_err(internal)?
         .state(now)
@@ -452,17 +463,9 @@ pub async fn list(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiRes
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
             "status" => {
-                q.status = Some(match v.as_ref() {
-                    "active" => KeyStatus::Active,
-                    "revoked" => KeyStatus::Revoked,
-                    "expired" => KeyStatus::Expired,
-                    _ => {
-                        return Err(ApiError::field(
-                            "status",
-                            "must be active, revoked or expired",
-                        ))
-                    }
-                })
+                q.status = Some(KeyStatus::parse(&v).ok_or_else(|| {
+                    ApiError::field("status", "must be active, paused, revoked or expired")
+                })?)
             }
             "vendor" => q.vendor = Some(v.into_owned()),
             "label_prefix" => q.label_prefix = Some(v.into_owned()),

@@ -2,9 +2,11 @@
 //! response shapes beside its handlers. The admin token opens all of it; an
 //! issuer token opens the keys, audit and usage of its own keys.
 
+pub mod approvals;
 pub mod audit;
 pub mod budgets;
 pub mod issuers;
+pub mod key_changes;
 pub mod keys;
 pub mod usage;
 

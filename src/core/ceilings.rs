@@ -34,6 +34,11 @@ pub struct Ceilings {
     pub max_daily_spend_usd: Option<Money>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_total_spend_usd: Option<Money>,
+    /// Whether the issuer may approve or deny its own keys' approvals.
+    /// Off by default: an agent's Worker approving its own agent's calls
+    /// would defeat the point.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub can_approve: bool,
 }
 
 /// What a key asks for, as the ceilings judge it.
@@ -77,6 +82,7 @@ pub const FIELDS: &[&str] = &[
     "allowed_accounts",
     "max_daily_spend_usd",
     "max_total_spend_usd",
+    "can_approve",
     "expires_in",
 ];
 
@@ -199,7 +205,13 @@ impl Ceilings {
                 parsed
             }
         };
+        let can_approve = match body.get("can_approve") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(err("can_approve", "must be true or false")),
+        };
         Ok(Ceilings {
+            can_approve,
             vendors,
             endpoint_ceiling,
             max_daily_usd_cap,
@@ -227,6 +239,7 @@ impl Ceilings {
             "allowed_accounts": self.allowed_accounts,
             "max_daily_spend_usd": self.max_daily_spend_usd.map(Money::to_json),
             "max_total_spend_usd": self.max_total_spend_usd.map(Money::to_json),
+            "can_approve": self.can_approve,
         })
     }
 
@@ -395,6 +408,8 @@ pub fn within(key: &Constraints, required: &Constraints) -> Result<(), (&'static
         max_requests: _,
         rate_limit: _,
         total_usd_cap: _,
+        approval_above_usd: _,
+        approval_ttl: _,
     } = required;
     at_most(
         "max_amount_usd",
@@ -402,6 +417,13 @@ pub fn within(key: &Constraints, required: &Constraints) -> Result<(), (&'static
         required.max_amount_usd,
     )?;
     at_most("total_usd_cap", key.total_usd_cap, required.total_usd_cap)?;
+    // A lower threshold asks a person more often; a shorter wait is stricter.
+    at_most(
+        "approval_above_usd",
+        key.approval_above_usd,
+        required.approval_above_usd,
+    )?;
+    at_most("approval_ttl", key.approval_ttl, required.approval_ttl)?;
     at_most("max_segments", key.max_segments, required.max_segments)?;
     at_most(
         "max_recipients",

@@ -45,7 +45,16 @@ pub struct Constraints {
     pub rate_limit: Option<RateLimit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_usd_cap: Option<Money>,
+    /// A call priced above this waits for a person's approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_above_usd: Option<Money>,
+    /// How long an approval may wait and then be used (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_ttl: Option<u32>,
 }
+
+/// How long an approval lives when the key does not say.
+pub const DEFAULT_APPROVAL_TTL_SECS: u32 = 15 * 60;
 
 /// At most `requests` calls in any window of `per_secs` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,12 +106,14 @@ fn vendor_of(name: &str) -> Option<&'static str> {
         "max_amount_usd" | "currencies" | "customers" | "metadata" => "stripe",
         "to" | "from" | "max_segments" => "twilio",
         "from_domains" | "to_domains" | "max_recipients" => "resend",
-        "max_requests" | "rate_limit" | "total_usd_cap" => "",
+        "max_requests" | "rate_limit" | "total_usd_cap" | "approval_above_usd" | "approval_ttl" => {
+            ""
+        }
         _ => return None,
     })
 }
 
-const NAMES: &str = "max_amount_usd, currencies, customers, metadata (stripe); to, from, max_segments (twilio); from_domains, to_domains, max_recipients (resend); max_requests, rate_limit, total_usd_cap";
+const NAMES: &str = "max_amount_usd, currencies, customers, metadata (stripe); to, from, max_segments (twilio); from_domains, to_domains, max_recipients (resend); max_requests, rate_limit, total_usd_cap, approval_above_usd, approval_ttl";
 
 /// A field error: (the field, what is wrong with it).
 pub type FieldError = (String, String);
@@ -147,6 +158,8 @@ impl Constraints {
             match name.as_str() {
                 "max_amount_usd" => c.max_amount_usd = Some(dollars(name, v)?),
                 "total_usd_cap" => c.total_usd_cap = Some(dollars(name, v)?),
+                "approval_above_usd" => c.approval_above_usd = Some(dollars(name, v)?),
+                "approval_ttl" => c.approval_ttl = Some(approval_ttl(v)?),
                 "currencies" => {
                     let list = strings(name, v, |s| {
                         (s.len() == 3 && s.bytes().all(|b| b.is_ascii_alphabetic()))
@@ -249,7 +262,18 @@ impl Constraints {
         if let Some(r) = self.rate_limit {
             v["rate_limit"] = json!({ "requests": r.requests, "per": per_name(r.per_secs) });
         }
+        if let Some(m) = self.approval_above_usd {
+            v["approval_above_usd"] = m.to_json();
+        }
+        if let Some(secs) = self.approval_ttl {
+            v["approval_ttl"] = json!(crate::core::duration::format_secs(u64::from(secs)));
+        }
         v
+    }
+
+    /// How long an approval for this key lives.
+    pub fn approval_ttl_secs(&self) -> u32 {
+        self.approval_ttl.unwrap_or(DEFAULT_APPROVAL_TTL_SECS)
     }
 
     /// Checks one call's facts. `amount` is the money the payment moves in
@@ -275,10 +299,13 @@ impl Constraints {
             from_domains: _,
             to_domains: _,
             max_recipients: _,
-            // In the key's ledger: they count calls and money over time.
+            // In the key's ledger: they count calls and money over time, or
+            // hold a call for a person's approval.
             max_requests: _,
             rate_limit: _,
             total_usd_cap: _,
+            approval_above_usd: _,
+            approval_ttl: _,
         } = self;
         if let (Some(max), Some(amount)) = (self.max_amount_usd, amount) {
             if amount > max {
@@ -400,6 +427,22 @@ impl Constraints {
             }
         }
         Ok(())
+    }
+}
+
+/// `approval_ttl`: a duration (`"15m"`) or whole seconds, 10 s to 24 h.
+fn approval_ttl(v: &Value) -> Result<u32, FieldError> {
+    const MAX: u64 = 86_400;
+    let secs = match v {
+        Value::String(s) => crate::core::duration::parse_duration_secs(s).ok(),
+        _ => v.as_u64(),
+    };
+    match secs {
+        Some(n) if (10..=MAX).contains(&n) => Ok(n as u32),
+        _ => Err(field_err(
+            "approval_ttl",
+            "must be a duration from 10s to 24h, such as \"15m\"",
+        )),
     }
 }
 

@@ -12,6 +12,9 @@ use crate::core::money::Money;
 use crate::error::{ApiError, ErrorCode};
 use crate::vendors::Charge;
 
+use super::approval::{
+    approval_id, approval_required, Approval, ApprovalDecision, ApprovalRequest, ApprovalStatus,
+};
 use super::{
     check_access, follow_up_cost, ledger_day, refund_cost, reserve, settle_as, Attempt, Decision,
     KeyRecord, PricedObject, SettleAs, Settlement,
@@ -58,6 +61,31 @@ pub trait KeyStore {
     fn remember(&self, object: &str, priced: PricedObject) -> Result<(), Self::Error>;
     /// Completes an attempt's audit row with how it ended.
     fn finish_audit(&self, request_id: &str, end: &Ending) -> Result<(), Self::Error>;
+    /// The approval waiting on (or granted for) a request, if any.
+    fn approval_for(&self, fingerprint: &str) -> Result<Option<Approval>, Self::Error>;
+    fn approval(&self, id: &str) -> Result<Option<Approval>, Self::Error>;
+    /// Approvals still holding their cost whose time is up at `now`.
+    fn approvals_due(&self, now: i64) -> Result<Vec<Approval>, Self::Error>;
+    /// Records a new approval, holding its cost as `hold` describes (day
+    /// totals and leases, like a call's reservation, but not one a Worker
+    /// settles).
+    fn request_approval(&self, approval: &Approval, hold: &Hold<'_>) -> Result<(), Self::Error>;
+    /// Saves an approval's new status (and who decided, or which call used it).
+    fn save_approval(&self, approval: &Approval) -> Result<(), Self::Error>;
+    /// The approved request takes the approval's hold over as its own
+    /// reservation (`hold.request_id`), with the call's other records
+    /// (idempotency key, request and rate counters).
+    fn use_approval_hold(&self, approval_id: &str, hold: &Hold<'_>) -> Result<(), Self::Error>;
+    /// Ends an approval's hold; `None` when it holds nothing.
+    fn release_approval_hold(&self, approval_id: &str) -> Result<Option<Held>, Self::Error>;
+    /// An audit row for a step of an approval (approved, denied, expired, used).
+    fn audit_approval(
+        &self,
+        approval: &Approval,
+        step: ApprovalStatus,
+        message: String,
+        now: i64,
+    ) -> Result<(), Self::Error>;
 }
 
 /// An earlier attempt under the same idempotency key.
@@ -73,6 +101,9 @@ pub enum ReservationState {
     Held,
     Kept,
     Released,
+    /// An approval's hold: counted against the caps, settled by a person's
+    /// decision or its expiry, never by a Worker.
+    AwaitingApproval,
 }
 
 impl ReservationState {
@@ -81,6 +112,7 @@ impl ReservationState {
         match text {
             "held" => ReservationState::Held,
             "kept" => ReservationState::Kept,
+            "approval" => ReservationState::AwaitingApproval,
             _ => ReservationState::Released,
         }
     }
@@ -283,6 +315,27 @@ pub fn decide<S: KeyStore>(
         }
     }
 
+    // Above the key's approval threshold a call waits for a person: a
+    // granted approval for this exact request lets it through on the hold
+    // the approval already has; one still waiting is answered again.
+    let threshold = record
+        .constraints
+        .as_ref()
+        .and_then(|c| c.approval_above_usd)
+        .filter(|limit| !replay && cost > *limit);
+    if let Some(limit) = threshold {
+        let live = store
+            .approval_for(&attempt.fingerprint)?
+            .filter(|a| a.status_at(attempt.now).holds());
+        match live {
+            Some(a) if a.status == ApprovalStatus::Approved => {
+                return use_approval(store, record, attempt, charge, priced, a)
+            }
+            Some(waiting) => return deny(approval_required(&waiting, limit, true)),
+            None => {}
+        }
+    }
+
     let day = ledger_day(attempt.now);
     let (held, kept) = store.day_totals(day)?;
     let committed = held
@@ -320,11 +373,63 @@ pub fn decide<S: KeyStore>(
         }
     }
 
+    let mut hold = hold_for(record, attempt, charge, priced, replay);
+    hold.day = day;
+    hold.cost = cost;
+    hold.budgets = budgets;
+    if let Some(limit) = threshold {
+        // The cost is held under every cap now, so approvals waiting
+        // together can never promise more than the caps allow.
+        let id = approval_id(&record.id, &attempt.request_id);
+        let ttl_ms = record
+            .constraints
+            .as_ref()
+            .map_or(0, |c| i64::from(c.approval_ttl_secs()) * 1000);
+        let approval = Approval {
+            id: id.clone(),
+            key_id: record.id.clone(),
+            fingerprint: attempt.fingerprint.clone(),
+            status: ApprovalStatus::Pending,
+            cost,
+            day,
+            requested_at: attempt.now,
+            expires_at: attempt.now + ttl_ms,
+            decided_at: None,
+            decided_by: None,
+            note: None,
+            used_by: None,
+            request: approval_request(attempt, charge),
+        };
+        store.request_approval(
+            &approval,
+            &Hold {
+                request_id: &id,
+                idempotency: None,
+                counts_request: false,
+                counts_rate: false,
+                ..hold
+            },
+        )?;
+        return deny(approval_required(&approval, limit, false));
+    }
+    store.hold(&hold)?;
+    store.audit(attempt, None, cost, false)?;
+    Ok(Verdict::Decided(Decision::Allowed { cost, remaining }))
+}
+
+/// What an allowed call records (day, cost and budgets filled in by the caller).
+fn hold_for<'a>(
+    record: &'a KeyRecord,
+    attempt: &'a Attempt,
+    charge: &'a Charge,
+    priced: Option<PricedObject>,
+    replay: bool,
+) -> Hold<'a> {
     let constraints = record.constraints.as_ref();
-    store.hold(&Hold {
+    Hold {
         request_id: &attempt.request_id,
-        day,
-        cost,
+        day: 0,
+        cost: Money::ZERO,
         now: attempt.now,
         charge,
         object: match charge {
@@ -334,16 +439,136 @@ pub fn decide<S: KeyStore>(
             _ => None,
         },
         priced,
-        budgets,
+        budgets: &[],
         idempotency: match (&attempt.idempotency_key, replay) {
             (Some(key), false) => Some((key.as_str(), attempt.fingerprint.as_str())),
             _ => None,
         },
         counts_request: constraints.is_some_and(|c| c.max_requests.is_some()),
         counts_rate: constraints.is_some_and(|c| c.rate_limit.is_some()),
-    })?;
-    store.audit(attempt, None, cost, false)?;
-    Ok(Verdict::Decided(Decision::Allowed { cost, remaining }))
+    }
+}
+
+/// The request as a person deciding on it sees it.
+fn approval_request(attempt: &Attempt, charge: &Charge) -> ApprovalRequest {
+    ApprovalRequest {
+        method: attempt.method.clone(),
+        path: attempt.path.clone(),
+        amount_minor: match charge {
+            Charge::Amount { minor, .. } => Some(*minor),
+            Charge::FollowUp { minor, .. } | Charge::Refund { minor, .. } => *minor,
+            _ => None,
+        },
+        currency: attempt.facts.currency.clone(),
+        customer: attempt.facts.customer.clone(),
+        recipients: attempt.facts.to.clone(),
+        run_id: attempt.run_id.clone(),
+    }
+}
+
+/// An approved request goes through once, on the approval's hold: its cost
+/// was reserved under every cap when the approval was asked for.
+fn use_approval<S: KeyStore>(
+    store: &S,
+    record: &KeyRecord,
+    attempt: &Attempt,
+    charge: &Charge,
+    priced: Option<PricedObject>,
+    approval: Approval,
+) -> Result<Verdict, S::Error> {
+    let hold = Hold {
+        day: approval.day,
+        cost: approval.cost,
+        ..hold_for(record, attempt, charge, priced, false)
+    };
+    store.use_approval_hold(&approval.id, &hold)?;
+    let used = Approval {
+        status: ApprovalStatus::Used,
+        used_by: Some(attempt.request_id.clone()),
+        ..approval
+    };
+    store.save_approval(&used)?;
+    store.audit_approval(
+        &used,
+        ApprovalStatus::Used,
+        format!("used by {}", attempt.request_id),
+        attempt.now,
+    )?;
+    store.audit(attempt, None, used.cost, false)?;
+    let (held, kept) = store.day_totals(ledger_day(attempt.now))?;
+    let committed = held.checked_add(kept).unwrap_or(record.daily_cap);
+    Ok(Verdict::Decided(Decision::Allowed {
+        cost: used.cost,
+        remaining: record.daily_cap.saturating_sub(committed),
+    }))
+}
+
+/// Applies a person's decision: approving leaves the hold for the request
+/// to use; denying releases it at once. Refused unless the approval waits.
+pub fn decide_approval<S: KeyStore>(
+    store: &S,
+    approval: Approval,
+    decision: &ApprovalDecision,
+) -> Result<Result<Approval, ApiError>, S::Error> {
+    if let Err(closed) = super::approval::check_decision(&approval, decision) {
+        return Ok(Err(closed));
+    }
+    let status = if decision.approve {
+        ApprovalStatus::Approved
+    } else {
+        release_hold(store, &approval.id)?;
+        ApprovalStatus::Denied
+    };
+    let decided = Approval {
+        status,
+        decided_at: Some(decision.now),
+        decided_by: Some(decision.by.clone()),
+        note: decision.note.clone(),
+        ..approval
+    };
+    store.save_approval(&decided)?;
+    let note = decision
+        .note
+        .as_deref()
+        .map(|n| format!(": {n}"))
+        .unwrap_or_default();
+    store.audit_approval(
+        &decided,
+        status,
+        format!("{} by {}{note}", status.as_str(), decision.by),
+        decision.now,
+    )?;
+    Ok(Ok(decided))
+}
+
+/// Expires the approvals whose time is up, releasing their holds. Returns
+/// how many.
+pub fn expire_approvals<S: KeyStore>(store: &S, now: i64) -> Result<usize, S::Error> {
+    let due = store.approvals_due(now)?;
+    for approval in &due {
+        release_hold(store, &approval.id)?;
+        let expired = Approval {
+            status: ApprovalStatus::Expired,
+            ..approval.clone()
+        };
+        store.save_approval(&expired)?;
+        store.audit_approval(
+            &expired,
+            ApprovalStatus::Expired,
+            format!("expired unused; its ${} hold was released", expired.cost),
+            now,
+        )?;
+    }
+    Ok(due.len())
+}
+
+/// Gives an approval's held cost back to the day and the leases.
+fn release_hold<S: KeyStore>(store: &S, approval_id: &str) -> Result<(), S::Error> {
+    if let Some(h) = store.release_approval_hold(approval_id)? {
+        store.add_to_day(h.day, -(h.cost.micros() as i64), 0)?;
+        store.release_leases(h.day, h.cost)?;
+    }
+    Ok(())
 }
 
 /// `max_requests` and `rate_limit`: whether one more call fits.
@@ -523,6 +748,7 @@ mod tests {
             constraints: None,
             issuer_id: None,
             budgets: vec![],
+            paused_at: None,
         }
     }
 
@@ -864,10 +1090,194 @@ mod tests {
         assert_eq!(s.days[&0], (Money::ZERO, usd(21)));
     }
 
+    fn gated(cap: u64, above: u64) -> KeyRecord {
+        KeyRecord {
+            constraints: Some(Constraints {
+                approval_above_usd: Some(usd(above)),
+                ..Default::default()
+            }),
+            ..record(cap)
+        }
+    }
+
+    /// A payment whose fingerprint is its amount: the same request again.
+    fn ask(id: &str, dollars: u64) -> Attempt {
+        Attempt {
+            fingerprint: format!("pay {dollars}"),
+            ..attempt(id, pay(dollars))
+        }
+    }
+
+    fn approval_of(v: &Verdict) -> String {
+        match v {
+            Verdict::Decided(Decision::Denied {
+                error,
+                audited: true,
+            }) if error.code == ErrorCode::ApprovalRequired => error.approval_id.clone().unwrap(),
+            other => panic!("expected approval_required, got {other:?}"),
+        }
+    }
+
+    fn decide_on(
+        store: &MemoryStore,
+        id: &str,
+        approve: bool,
+        now: i64,
+    ) -> Result<Approval, ApiError> {
+        let approval = store.0.borrow().approvals[id].clone();
+        let decision = ApprovalDecision {
+            approve,
+            by: "admin".into(),
+            note: None,
+            now,
+        };
+        let Ok(decided) = decide_approval(store, approval, &decision);
+        decided
+    }
+
+    #[test]
+    fn above_the_threshold_a_call_waits_holding_its_cost_then_goes_through_once() {
+        let store = MemoryStore::default();
+        let rec = gated(200, 50);
+        assert_eq!(
+            cost_of(&run(&store, &rec, &ask("small", 50), false)),
+            Some(usd(50)),
+            "at the threshold: no approval"
+        );
+        let first = run(&store, &rec, &ask("r1", 60), false);
+        let id = approval_of(&first);
+        assert_eq!(id, approval_id("key_1", "r1"));
+        assert_eq!(
+            store.day_totals(0).unwrap(),
+            (usd(110), Money::ZERO),
+            "the ask holds its cost"
+        );
+        // Asking again answers the same approval and holds nothing more.
+        assert_eq!(approval_of(&run(&store, &rec, &ask("r2", 60), false)), id);
+        assert_eq!(store.day_totals(0).unwrap().0, usd(110));
+        assert_eq!(
+            store.0.borrow().audit["r2"].code.as_deref(),
+            Some("approval_required")
+        );
+
+        let approved = decide_on(&store, &id, true, 2_000).unwrap();
+        assert_eq!(approved.status, ApprovalStatus::Approved);
+        assert_eq!(
+            decide_on(&store, &id, false, 2_000).unwrap_err().code,
+            ErrorCode::ApprovalClosed
+        );
+        // Another request is another approval, however close.
+        let other = approval_of(&run(&store, &rec, &ask("r3", 61), false));
+        assert_ne!(other, id);
+        assert_eq!(store.day_totals(0).unwrap().0, usd(171));
+
+        let used = run(&store, &rec, &ask("r4", 60), false);
+        assert_eq!(cost_of(&used), Some(usd(60)));
+        assert_eq!(
+            store.day_totals(0).unwrap().0,
+            usd(171),
+            "the call took the approval's hold over"
+        );
+        assert_eq!(store.0.borrow().approvals[&id].status, ApprovalStatus::Used);
+        assert_eq!(
+            store.0.borrow().approvals[&id].used_by.as_deref(),
+            Some("r4")
+        );
+        assert_eq!(
+            answer(&store, "r4", 200, Some("pi_1"), rec.daily_cap).cost,
+            usd(60)
+        );
+        assert_eq!(store.day_totals(0).unwrap(), (usd(111), usd(60)));
+        answer(&store, "small", 402, None, rec.daily_cap);
+        // Single use.
+        assert_ne!(approval_of(&run(&store, &rec, &ask("r5", 60), false)), id);
+        let s = store.0.borrow();
+        assert_eq!(
+            s.audit[&format!("{id}:approved")].code.as_deref(),
+            Some("approval_approved")
+        );
+        assert_eq!(
+            s.audit[&format!("{id}:used")].code.as_deref(),
+            Some("approval_used")
+        );
+    }
+
+    #[test]
+    fn denial_and_expiry_release_the_hold_and_close_the_approval() {
+        let store = MemoryStore::default();
+        let rec = gated(100, 10);
+        let denied = approval_of(&run(&store, &rec, &ask("d", 30), false));
+        let expiring = approval_of(&run(&store, &rec, &ask("e", 40), false));
+        assert_eq!(store.day_totals(0).unwrap().0, usd(70));
+        decide_on(&store, &denied, false, 2_000).unwrap();
+        assert_eq!(
+            store.day_totals(0).unwrap().0,
+            usd(40),
+            "denial releases at once"
+        );
+        decide_on(&store, &expiring, true, 2_000).unwrap();
+        let ttl = i64::from(crate::core::constraints::DEFAULT_APPROVAL_TTL_SECS) * 1000;
+        let Ok(n) = expire_approvals(&store, 1_000 + ttl - 1);
+        assert_eq!(n, 0, "not before its time");
+        let Ok(n) = expire_approvals(&store, 1_000 + ttl);
+        assert_eq!(n, 1, "an approved but unused approval expires too");
+        assert_eq!(store.day_totals(0).unwrap().0, Money::ZERO);
+        assert_eq!(
+            store.0.borrow().approvals[&expiring].status,
+            ApprovalStatus::Expired
+        );
+        // Neither can be used: the same requests ask again.
+        assert_ne!(
+            approval_of(&run(&store, &rec, &ask("d2", 30), false)),
+            denied
+        );
+        assert_ne!(
+            approval_of(&run(&store, &rec, &ask("e2", 40), false)),
+            expiring
+        );
+        // A deadline passed by the key's clock reads as expired before the alarm.
+        let late = Attempt {
+            now: 1_000 + ttl,
+            ..ask("e3", 40)
+        };
+        let s = store.0.borrow();
+        let e2 = s
+            .approvals
+            .values()
+            .find(|a| a.fingerprint == "pay 40" && a.status == ApprovalStatus::Pending)
+            .unwrap();
+        assert_eq!(e2.status_at(late.now + 1_000), ApprovalStatus::Expired);
+    }
+
+    #[test]
+    fn approvals_waiting_together_cannot_promise_more_than_the_cap() {
+        let store = MemoryStore::default();
+        let rec = gated(100, 10);
+        let verdicts: Vec<Verdict> = (0..10)
+            .map(|i| run(&store, &rec, &ask(&format!("r{i}"), 30 + i), false))
+            .collect();
+        let asked = verdicts
+            .iter()
+            .filter(|v| code_of(v) == Some(ErrorCode::ApprovalRequired))
+            .count();
+        let refused = verdicts
+            .iter()
+            .filter(|v| code_of(v) == Some(ErrorCode::CapExhausted))
+            .count();
+        assert_eq!(
+            (asked, refused),
+            (3, 7),
+            "30 + 31 + 32 fit under 100, a fourth does not"
+        );
+        assert_eq!(store.day_totals(0).unwrap().0, usd(93));
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Call { dollars: u64, day: i64 },
         Answer { nth: usize, status: u16 },
+        Decide { nth: usize, approve: bool },
+        Expire { day: i64 },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -875,25 +1285,37 @@ mod tests {
             (1u64..40, 0i64..2).prop_map(|(dollars, day)| Op::Call { dollars, day }),
             (0usize..64, prop_oneof![Just(200u16), Just(402), Just(500)])
                 .prop_map(|(nth, status)| Op::Answer { nth, status }),
+            (0usize..64, any::<bool>()).prop_map(|(nth, approve)| Op::Decide { nth, approve }),
+            (0i64..3).prop_map(|day| Op::Expire { day }),
         ]
     }
 
     proptest! {
-        /// Under any interleaving of calls and answers across days, a day's
-        /// held and kept never pass its cap, nor all days the lifetime cap,
-        /// and what is kept is exactly what the audit says was spent.
+        /// Under any interleaving of calls, answers, approvals decided and
+        /// expired across days, a day's held and kept never pass its cap,
+        /// nor all days the lifetime cap, and what is kept is exactly what
+        /// the audit says was spent.
         #[test]
-        fn caps_hold_under_any_interleaving(ops in prop::collection::vec(op(), 1..80), cap in 1u64..120, total in 1u64..200) {
+        fn caps_hold_under_any_interleaving(
+            ops in prop::collection::vec(op(), 1..80),
+            cap in 1u64..120,
+            total in 1u64..200,
+            above in prop::option::of(1u64..40),
+        ) {
             let store = MemoryStore::default();
             let rec = KeyRecord {
-                constraints: Some(Constraints { total_usd_cap: Some(usd(total)), ..Default::default() }),
+                constraints: Some(Constraints {
+                    total_usd_cap: Some(usd(total)),
+                    approval_above_usd: above.map(usd),
+                    ..Default::default()
+                }),
                 ..record(cap)
             };
             let mut made = Vec::new();
             for (i, op) in ops.into_iter().enumerate() {
                 match op {
                     Op::Call { dollars, day } => {
-                        let a = Attempt { now: day * DAY_MS + 1, ..attempt(&format!("r{i}"), pay(dollars)) };
+                        let a = Attempt { now: day * DAY_MS + 1, ..ask(&format!("r{i}"), dollars) };
                         if cost_of(&run(&store, &rec, &a, false)).is_some() {
                             made.push(a.request_id);
                         }
@@ -902,6 +1324,15 @@ mod tests {
                         if let Some(id) = made.get(nth % made.len().max(1)) {
                             answer(&store, id, status, None, rec.daily_cap);
                         }
+                    }
+                    Op::Decide { nth, approve } => {
+                        let ids: Vec<String> = store.0.borrow().approvals.keys().cloned().collect();
+                        if let Some(id) = ids.get(nth % ids.len().max(1)) {
+                            let _ = decide_on(&store, id, approve, 1);
+                        }
+                    }
+                    Op::Expire { day } => {
+                        let Ok(_) = expire_approvals(&store, day * DAY_MS);
                     }
                 }
                 let s = store.0.borrow();

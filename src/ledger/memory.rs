@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
+use super::approval::{Approval, ApprovalStatus};
 use super::decide::{Ending, Held, Hold, KeyStore, PriorAttempt, ReservationState};
 use super::{Attempt, PricedObject};
 use crate::core::money::Money;
@@ -36,6 +37,7 @@ pub struct Inner {
     /// (budget, day) → (granted, used)
     pub leases: HashMap<(String, i64), (Money, Money)>,
     pub audit: HashMap<String, AuditEntry>,
+    pub approvals: BTreeMap<String, Approval>,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +51,47 @@ impl MemoryStore {
             .entry((budget.to_owned(), day))
             .or_insert((Money::ZERO, Money::ZERO));
         lease.0 = lease.0.checked_add(amount).unwrap();
+    }
+}
+
+impl MemoryStore {
+    /// A reservation and the leases it spends.
+    fn reserve(&self, hold: &Hold<'_>, state: ReservationState) {
+        let mut s = self.0.borrow_mut();
+        s.reservations.insert(
+            hold.request_id.to_owned(),
+            Reservation {
+                state,
+                held: Held {
+                    day: hold.day,
+                    cost: hold.cost,
+                    kind: super::decide::charge_kind(hold.charge).to_owned(),
+                    object: hold.object.map(str::to_owned),
+                    priced: hold.priced,
+                },
+            },
+        );
+        for budget in hold.budgets {
+            let lease = s.leases.get_mut(&(budget.clone(), hold.day)).unwrap();
+            lease.1 = lease.1.checked_add(hold.cost).unwrap();
+        }
+    }
+
+    /// A call's idempotency key and its use of the key's limits.
+    fn records(&self, hold: &Hold<'_>) {
+        let mut s = self.0.borrow_mut();
+        if let Some((key, fingerprint)) = hold.idempotency {
+            s.idempotency.insert(
+                key.to_owned(),
+                (hold.request_id.to_owned(), fingerprint.to_owned(), hold.now),
+            );
+        }
+        if hold.counts_request {
+            s.requests += 1;
+        }
+        if hold.counts_rate {
+            s.calls.push(hold.now);
+        }
     }
 }
 
@@ -127,38 +170,8 @@ impl KeyStore for MemoryStore {
     }
 
     fn hold(&self, hold: &Hold<'_>) -> Result<(), Infallible> {
-        {
-            let mut s = self.0.borrow_mut();
-            s.reservations.insert(
-                hold.request_id.to_owned(),
-                Reservation {
-                    state: ReservationState::Held,
-                    held: Held {
-                        day: hold.day,
-                        cost: hold.cost,
-                        kind: super::decide::charge_kind(hold.charge).to_owned(),
-                        object: hold.object.map(str::to_owned),
-                        priced: hold.priced,
-                    },
-                },
-            );
-            for budget in hold.budgets {
-                let lease = s.leases.get_mut(&(budget.clone(), hold.day)).unwrap();
-                lease.1 = lease.1.checked_add(hold.cost).unwrap();
-            }
-            if let Some((key, fingerprint)) = hold.idempotency {
-                s.idempotency.insert(
-                    key.to_owned(),
-                    (hold.request_id.to_owned(), fingerprint.to_owned(), hold.now),
-                );
-            }
-            if hold.counts_request {
-                s.requests += 1;
-            }
-            if hold.counts_rate {
-                s.calls.push(hold.now);
-            }
-        }
+        self.reserve(hold, ReservationState::Held);
+        self.records(hold);
         self.add_to_day(hold.day, hold.cost.micros() as i64, 0)
             .map(|_| ())
     }
@@ -217,6 +230,92 @@ impl KeyStore for MemoryStore {
             row.code = end.code.map(str::to_owned);
             row.settled = true;
         }
+        Ok(())
+    }
+
+    fn approval_for(&self, fingerprint: &str) -> Result<Option<Approval>, Infallible> {
+        Ok(self
+            .0
+            .borrow()
+            .approvals
+            .values()
+            .filter(|a| a.fingerprint == fingerprint && a.status.holds())
+            .max_by_key(|a| a.requested_at)
+            .cloned())
+    }
+
+    fn approval(&self, id: &str) -> Result<Option<Approval>, Infallible> {
+        Ok(self.0.borrow().approvals.get(id).cloned())
+    }
+
+    fn approvals_due(&self, now: i64) -> Result<Vec<Approval>, Infallible> {
+        Ok(self
+            .0
+            .borrow()
+            .approvals
+            .values()
+            .filter(|a| a.status.holds() && a.expires_at <= now)
+            .cloned()
+            .collect())
+    }
+
+    fn request_approval(&self, approval: &Approval, hold: &Hold<'_>) -> Result<(), Infallible> {
+        self.reserve(hold, ReservationState::AwaitingApproval);
+        self.0
+            .borrow_mut()
+            .approvals
+            .insert(approval.id.clone(), approval.clone());
+        self.add_to_day(hold.day, hold.cost.micros() as i64, 0)
+            .map(|_| ())
+    }
+
+    fn save_approval(&self, approval: &Approval) -> Result<(), Infallible> {
+        self.0
+            .borrow_mut()
+            .approvals
+            .insert(approval.id.clone(), approval.clone());
+        Ok(())
+    }
+
+    fn use_approval_hold(&self, approval_id: &str, hold: &Hold<'_>) -> Result<(), Infallible> {
+        {
+            let mut s = self.0.borrow_mut();
+            let mut r = s.reservations.remove(approval_id).unwrap();
+            assert_eq!(r.state, ReservationState::AwaitingApproval);
+            r.state = ReservationState::Held;
+            s.reservations.insert(hold.request_id.to_owned(), r);
+        }
+        self.records(hold);
+        Ok(())
+    }
+
+    fn release_approval_hold(&self, approval_id: &str) -> Result<Option<Held>, Infallible> {
+        let mut s = self.0.borrow_mut();
+        Ok(match s.reservations.get_mut(approval_id) {
+            Some(r) if r.state == ReservationState::AwaitingApproval => {
+                r.state = ReservationState::Released;
+                Some(r.held.clone())
+            }
+            _ => None,
+        })
+    }
+
+    fn audit_approval(
+        &self,
+        approval: &Approval,
+        step: ApprovalStatus,
+        _message: String,
+        _now: i64,
+    ) -> Result<(), Infallible> {
+        self.0.borrow_mut().audit.insert(
+            format!("{}:{}", approval.id, step.as_str()),
+            AuditEntry {
+                allowed: matches!(step, ApprovalStatus::Approved | ApprovalStatus::Used),
+                code: Some(format!("approval_{}", step.as_str())),
+                cost: Money::ZERO,
+                settled: true,
+            },
+        );
         Ok(())
     }
 }

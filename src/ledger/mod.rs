@@ -3,9 +3,11 @@
 //! only adds storage around them: every spend decision is made in
 //! `decide.rs`, in one synchronous step, and tested on the host.
 
+pub mod approval;
 pub mod decide;
 #[cfg(test)]
 pub mod memory;
+pub mod steer;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,30 +49,62 @@ pub struct KeyRecord {
     /// Account-wide budgets this key spends under (their ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<String>,
+    /// When the key was paused (`POST /v1/keys/{id}/pause`); its calls are
+    /// refused until it is resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<i64>,
+}
+
+impl KeyRecord {
+    pub fn status(&self, now: i64) -> KeyStatus {
+        KeyStatus::of(self.revoked_at, self.paused_at, self.expires_at, now)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     Active,
+    /// Alive but refusing calls until resumed.
+    Paused,
     Revoked,
     Expired,
 }
 
 impl KeyStatus {
-    pub fn of(revoked_at: Option<i64>, expires_at: i64, now: i64) -> KeyStatus {
+    /// Revoked and expired are final and win over paused.
+    pub fn of(
+        revoked_at: Option<i64>,
+        paused_at: Option<i64>,
+        expires_at: i64,
+        now: i64,
+    ) -> KeyStatus {
         if revoked_at.is_some() {
             KeyStatus::Revoked
         } else if now >= expires_at {
             KeyStatus::Expired
+        } else if paused_at.is_some() {
+            KeyStatus::Paused
         } else {
             KeyStatus::Active
         }
     }
 
+    pub fn parse(text: &str) -> Option<KeyStatus> {
+        [
+            KeyStatus::Active,
+            KeyStatus::Paused,
+            KeyStatus::Revoked,
+            KeyStatus::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             KeyStatus::Active => "active",
+            KeyStatus::Paused => "paused",
             KeyStatus::Revoked => "revoked",
             KeyStatus::Expired => "expired",
         }
@@ -192,7 +226,7 @@ pub fn check_access(
             "this vault key is not valid",
         ));
     }
-    match KeyStatus::of(record.revoked_at, record.expires_at, attempt.now) {
+    match record.status(attempt.now) {
         KeyStatus::Revoked => {
             return Err(ApiError::new(
                 ErrorCode::KeyRevoked,
@@ -203,6 +237,17 @@ pub fn check_access(
             return Err(ApiError::new(
                 ErrorCode::KeyExpired,
                 format!("vault key {} has expired", record.id),
+            ))
+        }
+        // After the credential and the key's life: a paused key still
+        // tells a wrong token or a dead key apart.
+        KeyStatus::Paused => {
+            return Err(ApiError::new(
+                ErrorCode::KeyPaused,
+                format!(
+                    "vault key {} is paused; calls are refused until it is resumed",
+                    record.id
+                ),
             ))
         }
         KeyStatus::Active => {}
@@ -354,6 +399,7 @@ mod tests {
             constraints: None,
             issuer_id: None,
             budgets: vec![],
+            paused_at: None,
         }
     }
 
@@ -403,6 +449,29 @@ mod tests {
                 }
             ),
             Err(ErrorCode::KeyRevoked)
+        );
+        // Paused refuses after the credential and the key's life are
+        // checked, and before anything about the call.
+        let paused = KeyRecord {
+            paused_at: Some(5),
+            ..record()
+        };
+        assert_eq!(check(&paused, &attempt()), Err(ErrorCode::KeyPaused));
+        assert_eq!(check(&paused, &wrong_hash), Err(ErrorCode::InvalidKey));
+        let both = KeyRecord {
+            revoked_at: Some(6),
+            ..paused.clone()
+        };
+        assert_eq!(check(&both, &attempt()), Err(ErrorCode::KeyRevoked));
+        assert_eq!(
+            check(
+                &paused,
+                &Attempt {
+                    vendor: "twilio".into(),
+                    ..attempt()
+                }
+            ),
+            Err(ErrorCode::KeyPaused)
         );
         assert_eq!(
             check(

@@ -33,6 +33,23 @@ pub mod ops {
     );
 
     operation!(
+        /// Changes a live key's caps, expiry or constraints, or pauses or
+        /// resumes it (`ledger::steer`).
+        Change = "change", KeyChange => KeyRecord
+    );
+
+    operation!(
+        /// One approval, as of `now`.
+        GetApproval = "approval", ApprovalAsk => ApprovalView
+    );
+
+    operation!(
+        /// A person approves or denies a waiting approval
+        /// (`ledger::decide::decide_approval`).
+        DecideApproval = "approval-decision", ApprovalDecisionAsk => ApprovalView
+    );
+
+    operation!(
         /// Binds the key to an account budget made after it was issued.
         AttachBudget = "budgets", AddBudget => ()
     );
@@ -90,6 +107,32 @@ impl VaultKeyClient {
     /// Creates the key; `Err(ApiError)` when the id is taken.
     pub async fn init(&self, record: &KeyRecord) -> Result<Answered<()>> {
         self.stub.call::<ops::Init>(record).await
+    }
+
+    /// The key as changed; `Err(ApiError)` when the change is refused
+    /// (nothing changed) or the key is unknown.
+    pub async fn change(&self, change: &KeyChange) -> Result<Answered<KeyRecord>> {
+        self.stub.call::<ops::Change>(change).await
+    }
+
+    pub async fn approval(&self, id: &str, now: i64) -> Result<Answered<ApprovalView>> {
+        let ask = ApprovalAsk {
+            id: id.to_owned(),
+            now,
+        };
+        self.stub.call::<ops::GetApproval>(&ask).await
+    }
+
+    pub async fn decide_approval(
+        &self,
+        id: &str,
+        decision: ApprovalDecision,
+    ) -> Result<Answered<ApprovalView>> {
+        let ask = ApprovalDecisionAsk {
+            id: id.to_owned(),
+            decision,
+        };
+        self.stub.call::<ops::DecideApproval>(&ask).await
     }
 
     pub async fn revoke(&self, now: i64) -> Result<Option<KeyRecord>> {

@@ -26,10 +26,12 @@ use crate::budget::{BudgetClient, LeaseAsk, LeaseReturn};
 use crate::core::endpoint::Allowlist;
 use crate::core::money::Money;
 use crate::error::{ApiError, ErrorCode};
+use crate::ledger::approval::{Approval, ApprovalDecision, ApprovalStatus};
 pub use crate::ledger::decide::Settled;
 use crate::ledger::decide::{
     self, charge_kind, Ending, Held, Hold, KeyStore, PriorAttempt, ReservationState, Verdict,
 };
+use crate::ledger::steer::{apply_change, KeyChange};
 use crate::ledger::{ledger_day, Attempt, Decision, KeyRecord, PricedObject, Settlement};
 use crate::objects::{
     answer, ask, load_record, no_operation, save_record, Answered, ObjectStub, Operation,
@@ -390,6 +392,41 @@ pub struct At {
     pub now: i64,
 }
 
+/// Which approval, as of when.
+#[derive(Serialize, Deserialize)]
+pub struct ApprovalAsk {
+    pub id: String,
+    pub now: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct ApprovalDecisionAsk {
+    pub id: String,
+    pub decision: ApprovalDecision,
+}
+
+/// An approval with what a person deciding on it needs of its key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalView {
+    pub approval: Approval,
+    pub label: String,
+    pub vendor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_id: Option<String>,
+}
+
+impl ApprovalView {
+    fn of(record: &KeyRecord, mut approval: Approval, now: i64) -> ApprovalView {
+        approval.status = approval.status_at(now);
+        ApprovalView {
+            approval,
+            label: record.label.clone(),
+            vendor: record.vendor.clone(),
+            issuer_id: record.issuer_id.clone(),
+        }
+    }
+}
+
 /// Test-only fault switches of one key's object.
 #[derive(Serialize, Deserialize)]
 pub struct Faults {
@@ -457,6 +494,49 @@ impl DurableObject for VaultKey {
                         answer(Ok(record))
                     }
                     None => answer::<()>(Err(unknown())),
+                }
+            }
+            ops::Change::NAME => {
+                let change = ask::<ops::Change>(&body)?;
+                let Some(loaded) = self.record()? else {
+                    return answer::<()>(Err(unknown()));
+                };
+                // One synchronous step: the next decision sees the change.
+                match apply_change(&loaded.record, &change) {
+                    Ok(next) => {
+                        self.save_record(&next)?;
+                        answer(Ok(next))
+                    }
+                    Err(refused) => answer::<()>(Err(refused)),
+                }
+            }
+            ops::GetApproval::NAME => {
+                let ask = ask::<ops::GetApproval>(&body)?;
+                let Some(loaded) = self.record()? else {
+                    return answer::<()>(Err(unknown()));
+                };
+                match self.approval(&ask.id)? {
+                    Some(a) => answer(Ok(ApprovalView::of(&loaded.record, a, ask.now))),
+                    None => answer::<()>(Err(ApiError::not_found(&format!("approval {}", ask.id)))),
+                }
+            }
+            ops::DecideApproval::NAME => {
+                let ask = ask::<ops::DecideApproval>(&body)?;
+                let Some(loaded) = self.record()? else {
+                    return answer::<()>(Err(unknown()));
+                };
+                let now = ask.decision.now;
+                // One past its time is expired (and its hold released) first.
+                decide::expire_approvals(self, now)?;
+                let Some(approval) = self.approval(&ask.id)? else {
+                    return answer::<()>(Err(ApiError::not_found(&format!("approval {}", ask.id))));
+                };
+                let decided = decide::decide_approval(self, approval, &ask.decision)?;
+                self.alarm_by(Date::now().as_millis() as i64 + FLUSH_DELAY_MS)
+                    .await?;
+                match decided {
+                    Ok(a) => answer(Ok(ApprovalView::of(&loaded.record, a, now))),
+                    Err(closed) => answer::<()>(Err(closed)),
                 }
             }
             ops::AttachBudget::NAME => {

@@ -23,6 +23,7 @@ impl VaultKey {
     }
 
     pub(super) async fn flush_outbox(&self, record: &KeyRecord, now: i64) -> Result<()> {
+        self.sync_approvals(record).await?;
         loop {
             let rows: Vec<store::AuditRow> = self.query(
                 &format!(
@@ -61,6 +62,7 @@ impl VaultKey {
         };
         let record = &loaded.record;
         self.resolve_stale(now)?;
+        decide::expire_approvals(self, now)?;
         // An idle key hands its unspent leases back to the budgets.
         if !record.budgets.is_empty() {
             let idle_since = self.last_call.get();
@@ -106,7 +108,45 @@ impl VaultKey {
         if let Some(t) = oldest.first().and_then(|o| o.v) {
             self.alarm_by(t + self.settle_deadline()).await?;
         }
+        // Approvals still waiting: come back when the first one expires.
+        let next: Vec<Oldest> = self.query(
+            "SELECT MIN(expires_at) AS v FROM approvals WHERE status IN ('pending', 'approved')",
+            vec![],
+        )?;
+        if let Some(t) = next.first().and_then(|o| o.v) {
+            self.alarm_by(t).await?;
+        }
         Ok(())
+    }
+
+    /// Sends changed approvals to D1, for listing across keys.
+    async fn sync_approvals(&self, record: &KeyRecord) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Changed {
+            body: String,
+            version: i64,
+        }
+        loop {
+            let changed: Vec<Changed> = self.query(
+                &format!("SELECT body, version FROM approvals WHERE version > synced LIMIT {FLUSH_BATCH}"),
+                vec![],
+            )?;
+            if changed.is_empty() {
+                return Ok(());
+            }
+            let approvals = changed
+                .iter()
+                .map(|c| serde_json::from_str::<Approval>(&c.body))
+                .collect::<serde_json::Result<Vec<_>>>()?;
+            let db = self.env.d1(store::DB)?;
+            store::upsert_approvals(&db, record, &approvals).await?;
+            for (a, c) in approvals.iter().zip(&changed) {
+                self.run(
+                    "UPDATE approvals SET synced = ? WHERE id = ?",
+                    vec![c.version.into(), a.id.as_str().into()],
+                )?;
+            }
+        }
     }
 
     /// A test-only fault switch (`POST /v1/test/faults`).

@@ -74,6 +74,19 @@ CREATE TABLE IF NOT EXISTS recent_calls (
 CREATE TABLE IF NOT EXISTS faults (
   name TEXT PRIMARY KEY
 );
+-- Approvals (ledger::approval), whole as JSON in `body`; `version` moves on
+-- every change and `synced` is the version D1 has.
+CREATE TABLE IF NOT EXISTS approvals (
+  id TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  status TEXT NOT NULL,
+  requested_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1,
+  synced INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS approvals_by_request ON approvals (fingerprint, status);
 CREATE TABLE IF NOT EXISTS flush_state (
   one INTEGER PRIMARY KEY CHECK (one = 1),
   failures INTEGER NOT NULL,

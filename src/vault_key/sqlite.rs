@@ -116,53 +116,9 @@ impl KeyStore for VaultKey {
     }
 
     fn hold(&self, hold: &Hold<'_>) -> Result<()> {
-        let cost = hold.cost.micros() as i64;
-        for budget in hold.budgets {
-            self.run(
-                "UPDATE leases SET used = used + ? WHERE budget = ? AND day = ?",
-                vec![cost.into(), budget.as_str().into(), hold.day.into()],
-            )?;
-        }
-        if !hold.budgets.is_empty() {
-            self.last_call.set(Date::now().as_millis() as i64);
-        }
-        self.run(
-            "INSERT INTO reservations
-               (request_id, day, cost, state, created_at, held_at, charge_kind, object, priced_minor, priced_usd)
-             VALUES (?, ?, ?, 'held', ?, ?, ?, ?, ?, ?)",
-            vec![
-                hold.request_id.into(),
-                hold.day.into(),
-                cost.into(),
-                hold.now.into(),
-                (Date::now().as_millis() as i64).into(),
-                charge_kind(hold.charge).into(),
-                hold.object.into(),
-                hold.priced.map(|p| p.minor as i64).into(),
-                hold.priced.map(|p| p.usd.micros() as i64).into(),
-            ],
-        )?;
-        self.add_to_day(hold.day, cost, 0)?;
-        if let Some((key, fingerprint)) = hold.idempotency {
-            self.run(
-                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint, at) VALUES (?, ?, ?, ?)",
-                vec![key.into(), hold.request_id.into(), fingerprint.into(), hold.now.into()],
-            )?;
-        }
-        if hold.counts_request {
-            self.run(
-                "INSERT INTO counters (name, value) VALUES ('requests', 1)
-                 ON CONFLICT (name) DO UPDATE SET value = value + 1",
-                vec![],
-            )?;
-        }
-        if hold.counts_rate {
-            self.run(
-                "INSERT INTO recent_calls (at) VALUES (?)",
-                vec![hold.now.into()],
-            )?;
-        }
-        Ok(())
+        self.reserve_row(hold, "held")?;
+        self.add_to_day(hold.day, hold.cost.micros() as i64, 0)?;
+        self.call_records(hold)
     }
 
     fn audit(
@@ -194,35 +150,9 @@ impl KeyStore for VaultKey {
     }
 
     fn claim(&self, request_id: &str, kept: bool) -> Result<Option<Held>> {
-        #[derive(Deserialize)]
-        struct Claimed {
-            day: i64,
-            cost: u64,
-            charge_kind: String,
-            object: Option<String>,
-            priced_minor: Option<u64>,
-            priced_usd: Option<u64>,
-        }
         // Claimed and marked in one statement: a repeat finds nothing held.
         let state = if kept { "kept" } else { "released" };
-        let held: Vec<Claimed> = self.query(
-            "UPDATE reservations SET state = ? WHERE request_id = ? AND state = 'held'
-             RETURNING day, cost, charge_kind, object, priced_minor, priced_usd",
-            vec![state.into(), request_id.into()],
-        )?;
-        Ok(held.into_iter().next().map(|h| Held {
-            day: h.day,
-            cost: Money::from_micros(h.cost),
-            kind: h.charge_kind,
-            object: h.object,
-            priced: match (h.priced_minor, h.priced_usd) {
-                (Some(minor), Some(usd)) => Some(PricedObject {
-                    minor,
-                    usd: Money::from_micros(usd),
-                }),
-                _ => None,
-            },
-        }))
+        self.claim_where(request_id, "held", state)
     }
 
     fn release_leases(&self, day: i64, cost: Money) -> Result<()> {
@@ -255,6 +185,199 @@ impl KeyStore for VaultKey {
                 request_id.into(),
             ],
         )
+    }
+
+    fn approval_for(&self, fingerprint: &str) -> Result<Option<Approval>> {
+        Ok(self
+            .approvals_where(
+                "fingerprint = ? AND status IN ('pending', 'approved')
+                 ORDER BY requested_at DESC LIMIT 1",
+                vec![fingerprint.into()],
+            )?
+            .pop())
+    }
+
+    fn approval(&self, id: &str) -> Result<Option<Approval>> {
+        Ok(self.approvals_where("id = ?", vec![id.into()])?.pop())
+    }
+
+    fn approvals_due(&self, now: i64) -> Result<Vec<Approval>> {
+        self.approvals_where(
+            "status IN ('pending', 'approved') AND expires_at <= ?",
+            vec![now.into()],
+        )
+    }
+
+    fn request_approval(&self, approval: &Approval, hold: &Hold<'_>) -> Result<()> {
+        self.reserve_row(hold, "approval")?;
+        self.add_to_day(hold.day, hold.cost.micros() as i64, 0)?;
+        self.run(
+            "INSERT INTO approvals (id, fingerprint, status, requested_at, expires_at, body)
+             VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                approval.id.as_str().into(),
+                approval.fingerprint.as_str().into(),
+                approval.status.as_str().into(),
+                approval.requested_at.into(),
+                approval.expires_at.into(),
+                serde_json::to_string(approval)?.into(),
+            ],
+        )
+    }
+
+    fn save_approval(&self, approval: &Approval) -> Result<()> {
+        // `version` moves so the next flush sends the change to D1.
+        self.run(
+            "UPDATE approvals SET status = ?, body = ?, version = version + 1 WHERE id = ?",
+            vec![
+                approval.status.as_str().into(),
+                serde_json::to_string(approval)?.into(),
+                approval.id.as_str().into(),
+            ],
+        )
+    }
+
+    fn use_approval_hold(&self, approval_id: &str, hold: &Hold<'_>) -> Result<()> {
+        self.run(
+            "UPDATE reservations SET request_id = ?, state = 'held', held_at = ?
+             WHERE request_id = ? AND state = 'approval'",
+            vec![
+                hold.request_id.into(),
+                (Date::now().as_millis() as i64).into(),
+                approval_id.into(),
+            ],
+        )?;
+        self.call_records(hold)
+    }
+
+    fn release_approval_hold(&self, approval_id: &str) -> Result<Option<Held>> {
+        self.claim_where(approval_id, "approval", "released")
+    }
+
+    fn audit_approval(
+        &self,
+        approval: &Approval,
+        step: ApprovalStatus,
+        message: String,
+        now: i64,
+    ) -> Result<()> {
+        let allowed = matches!(step, ApprovalStatus::Approved | ApprovalStatus::Used);
+        self.run(
+            "INSERT OR REPLACE INTO outbox
+               (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled,
+                trace_id, run_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, 1, NULL, ?)",
+            vec![
+                format!("{}:{}", approval.id, step.as_str()).into(),
+                now.into(),
+                approval.request.method.as_str().into(),
+                truncate(&approval.request.path, 512).into(),
+                (if allowed { "allowed" } else { "denied" }).into(),
+                format!("approval_{}", step.as_str()).into(),
+                message.into(),
+                approval.request.run_id.as_deref().into(),
+            ],
+        )
+    }
+}
+
+impl VaultKey {
+    /// Moves a reservation from one state to another and answers it as it
+    /// was, in one statement; `None` when it is not in state `from`.
+    fn claim_where(&self, request_id: &str, from: &str, to: &str) -> Result<Option<Held>> {
+        #[derive(Deserialize)]
+        struct Claimed {
+            day: i64,
+            cost: u64,
+            charge_kind: String,
+            object: Option<String>,
+            priced_minor: Option<u64>,
+            priced_usd: Option<u64>,
+        }
+        let held: Vec<Claimed> = self.query(
+            "UPDATE reservations SET state = ? WHERE request_id = ? AND state = ?
+             RETURNING day, cost, charge_kind, object, priced_minor, priced_usd",
+            vec![to.into(), request_id.into(), from.into()],
+        )?;
+        Ok(held.into_iter().next().map(|h| Held {
+            day: h.day,
+            cost: Money::from_micros(h.cost),
+            kind: h.charge_kind,
+            object: h.object,
+            priced: match (h.priced_minor, h.priced_usd) {
+                (Some(minor), Some(usd)) => Some(PricedObject {
+                    minor,
+                    usd: Money::from_micros(usd),
+                }),
+                _ => None,
+            },
+        }))
+    }
+
+    /// A reservation row (`held`, or `approval` for an approval's hold) and
+    /// the leases it spends.
+    fn reserve_row(&self, hold: &Hold<'_>, state: &str) -> Result<()> {
+        let cost = hold.cost.micros() as i64;
+        for budget in hold.budgets {
+            self.run(
+                "UPDATE leases SET used = used + ? WHERE budget = ? AND day = ?",
+                vec![cost.into(), budget.as_str().into(), hold.day.into()],
+            )?;
+        }
+        if !hold.budgets.is_empty() {
+            self.last_call.set(Date::now().as_millis() as i64);
+        }
+        self.run(
+            "INSERT INTO reservations
+               (request_id, day, cost, state, created_at, held_at, charge_kind, object, priced_minor, priced_usd)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                hold.request_id.into(),
+                hold.day.into(),
+                cost.into(),
+                state.into(),
+                hold.now.into(),
+                (Date::now().as_millis() as i64).into(),
+                charge_kind(hold.charge).into(),
+                hold.object.into(),
+                hold.priced.map(|p| p.minor as i64).into(),
+                hold.priced.map(|p| p.usd.micros() as i64).into(),
+            ],
+        )
+    }
+
+    /// A call's idempotency key and its use of the key's limits.
+    fn call_records(&self, hold: &Hold<'_>) -> Result<()> {
+        if let Some((key, fingerprint)) = hold.idempotency {
+            self.run(
+                "INSERT OR REPLACE INTO idempotency (idem_key, request_id, fingerprint, at) VALUES (?, ?, ?, ?)",
+                vec![key.into(), hold.request_id.into(), fingerprint.into(), hold.now.into()],
+            )?;
+        }
+        if hold.counts_request {
+            self.run(
+                "INSERT INTO counters (name, value) VALUES ('requests', 1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1",
+                vec![],
+            )?;
+        }
+        if hold.counts_rate {
+            self.run(
+                "INSERT INTO recent_calls (at) VALUES (?)",
+                vec![hold.now.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn approvals_where(&self, clause: &str, args: Vec<SqlStorageValue>) -> Result<Vec<Approval>> {
+        let rows: Vec<Row<String>> = self.query(
+            &format!("SELECT body AS v FROM approvals WHERE {clause}"),
+            args,
+        )?;
+        rows.into_iter()
+            .map(|r| serde_json::from_str(&r.v).map_err(Error::from))
+            .collect()
     }
 }
 

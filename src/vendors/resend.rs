@@ -290,6 +290,9 @@ impl Vendor for Resend {
         if let Some(p) = &error.param {
             body["param"] = json!(p);
         }
+        if let Some(a) = &error.approval_id {
+            body["approval_id"] = json!(a);
+        }
         body
     }
 }

@@ -522,7 +522,14 @@ impl Vendor for Stripe {
         if error.code == ErrorCode::UpstreamUnreachable {
             inner["type"] = json!("api_error");
         }
-        json!({ "error": inner, "code": error.code.as_str(), "message": error.message })
+        let mut body = json!({ "code": error.code.as_str(), "message": error.message });
+        if let Some(a) = &error.approval_id {
+            // stripe-node keeps the error object as `err.raw`.
+            inner["approval_id"] = json!(a);
+            body["approval_id"] = json!(a);
+        }
+        body["error"] = inner;
+        body
     }
 }
 

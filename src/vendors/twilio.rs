@@ -426,6 +426,10 @@ impl Vendor for Twilio {
             body["param"] = json!(p);
             body["details"]["param"] = json!(p);
         }
+        if let Some(a) = &error.approval_id {
+            body["approval_id"] = json!(a);
+            body["details"]["approval_id"] = json!(a);
+        }
         body
     }
 }

@@ -8,6 +8,7 @@ export type ErrorCode =
   | "invalid_key"
   | "key_expired"
   | "key_revoked"
+  | "key_paused"
   | "endpoint_not_allowed"
   | "vendor_mismatch"
   | "account_not_allowed"
@@ -20,6 +21,8 @@ export type ErrorCode =
   | "method_not_allowed"
   | "payload_too_large"
   | "idempotency_conflict"
+  | "approval_required"
+  | "approval_closed"
   | "ceiling_exceeded"
   | "forbidden"
   | "upstream_unreachable"
@@ -34,6 +37,8 @@ export interface ErrorDetails {
   /** `Keybrake-Request-Id`: the audit row of this attempt. */
   requestId?: string;
   keyId?: string;
+  /** `approval_required`: the approval to wait for (`waitForApproval`). */
+  approvalId?: string;
 }
 
 /** Any answer from Keybrake that is not a success. */
@@ -43,6 +48,7 @@ export class KeybrakeError extends Error {
   readonly param?: string;
   readonly requestId?: string;
   readonly keyId?: string;
+  readonly approvalId?: string;
 
   constructor(code: ErrorCode | string, details: ErrorDetails) {
     super(`${code}: ${details.message}`);
@@ -52,6 +58,7 @@ export class KeybrakeError extends Error {
     this.param = details.param;
     this.requestId = details.requestId;
     this.keyId = details.keyId;
+    this.approvalId = details.approvalId;
   }
 }
 
@@ -65,6 +72,8 @@ export class RateLimitedError extends KeybrakeError {}
 export class EndpointNotAllowedError extends KeybrakeError {}
 /** The key was revoked (401). */
 export class KeyRevokedError extends KeybrakeError {}
+/** The key is paused; retrying once it is resumed helps (423). */
+export class KeyPausedError extends KeybrakeError {}
 /** The key outlived its TTL (401). */
 export class KeyExpiredError extends KeybrakeError {}
 /** Not a vault key Keybrake issued (401). */
@@ -87,6 +96,13 @@ export class IdempotencyConflictError extends KeybrakeError {}
 export class UpstreamUnreachableError extends KeybrakeError {}
 /** An issuer token asked for a key outside its ceilings, named in `param` (403). */
 export class CeilingExceededError extends KeybrakeError {}
+/**
+ * The call is priced above the key's `approval_above_usd` (403): a person
+ * must approve approval `approvalId`; then repeat the same request.
+ */
+export class ApprovalRequiredError extends KeybrakeError {}
+/** The approval was already decided, used or expired (409). */
+export class ApprovalClosedError extends KeybrakeError {}
 /** The caller may not do this (an issuer token on `/v1/issuers`) (403). */
 export class ForbiddenError extends KeybrakeError {}
 
@@ -96,6 +112,7 @@ const byCode: Record<string, new (code: string, details: ErrorDetails) => Keybra
   rate_limited: RateLimitedError,
   endpoint_not_allowed: EndpointNotAllowedError,
   key_revoked: KeyRevokedError,
+  key_paused: KeyPausedError,
   key_expired: KeyExpiredError,
   invalid_key: InvalidKeyError,
   vendor_mismatch: VendorMismatchError,
@@ -108,6 +125,8 @@ const byCode: Record<string, new (code: string, details: ErrorDetails) => Keybra
   upstream_unreachable: UpstreamUnreachableError,
   ceiling_exceeded: CeilingExceededError,
   forbidden: ForbiddenError,
+  approval_required: ApprovalRequiredError,
+  approval_closed: ApprovalClosedError,
 };
 
 /** The error class for a code; unknown codes stay a plain KeybrakeError. */

@@ -61,6 +61,60 @@ export interface Constraints {
   max_requests?: number;
   rate_limit?: { requests: number; per: "second" | "minute" | "hour" };
   total_usd_cap?: number | string;
+  /** Calls priced above this many dollars wait for a person's approval. */
+  approval_above_usd?: number | string;
+  /** How long an approval waits and stays usable (`15m` by default). */
+  approval_ttl?: string | number;
+}
+
+/** `PATCH /v1/keys/{id}`: what to change on a live key. */
+export interface KeyChange {
+  /** Raise or lower; the key's next decision uses it. */
+  daily_usd_cap?: number | string;
+  /** Raise or lower the lifetime cap (`constraints.total_usd_cap`). */
+  total_usd_cap?: number | string;
+  /** The new expiry, from now. */
+  expires_in?: string | number;
+  /** Replaces the constraints; each may only tighten. */
+  constraints?: Omit<Constraints, "total_usd_cap">;
+}
+
+export type ApprovalStatus = "pending" | "approved" | "denied" | "expired" | "used";
+
+export interface Approval {
+  id: string;
+  key_id: string;
+  label: string;
+  vendor: Vendor;
+  status: ApprovalStatus;
+  cost_usd: number;
+  requested_at: string;
+  expires_at: string;
+  /** Epoch milliseconds. */
+  expiresAt: number;
+  decided_at: string | null;
+  decided_by: string | null;
+  note: string | null;
+  /** The request id of the call that used it. */
+  used_by: string | null;
+  request: {
+    method: string;
+    path: string;
+    /** In the currency's minor units, as the vendor reads it. */
+    amount: number | null;
+    currency: string | null;
+    customer: string | null;
+    recipients: string[];
+    run_id: string | null;
+  };
+}
+
+export interface ApprovalQuery {
+  status?: ApprovalStatus;
+  key_id?: string;
+  label_prefix?: string;
+  limit?: number;
+  cursor?: string;
 }
 
 export interface IssueOptions {
@@ -85,7 +139,9 @@ export interface VaultKeyInfo {
   /** Epoch milliseconds. */
   expiresAt: number;
   revoked_at: string | null;
-  status: "active" | "revoked" | "expired";
+  /** When the key was paused; `null` while it runs. */
+  paused_at: string | null;
+  status: "active" | "paused" | "revoked" | "expired";
   constraints: Constraints | null;
   /** Twilio keys: the placeholder account SID to give the SDK. */
   account_sid?: string;
@@ -111,7 +167,7 @@ export interface KeyFilter {
 }
 
 export interface KeyQuery extends KeyFilter {
-  status?: "active" | "revoked" | "expired";
+  status?: "active" | "paused" | "revoked" | "expired";
   limit?: number;
   cursor?: string;
 }
@@ -213,6 +269,49 @@ export class Keybrake {
     return this.#admin<VaultKeyInfo>("DELETE", `/v1/keys/${encodeURIComponent(id)}`);
   }
 
+  /** Changes a live key's caps, expiry or constraints, exactly against the calls in flight. */
+  updateKey(id: string, change: KeyChange): Promise<KeyState> {
+    return this.#admin<KeyState>("PATCH", `/v1/keys/${encodeURIComponent(id)}`, change);
+  }
+
+  /** Pauses a key: its calls are refused (`KeyPausedError`, 423) until it is resumed. */
+  pauseKey(id: string): Promise<KeyState> {
+    return this.#admin<KeyState>("POST", `/v1/keys/${encodeURIComponent(id)}/pause`);
+  }
+
+  /** Resumes a paused key, with the spend it had. */
+  resumeKey(id: string): Promise<KeyState> {
+    return this.#admin<KeyState>("POST", `/v1/keys/${encodeURIComponent(id)}/resume`);
+  }
+
+  /** Approvals: the calls waiting for a person. */
+  readonly approvals = {
+    /** A page of approvals, newest first. */
+    list: (query: ApprovalQuery = {}): Promise<Page<Approval>> =>
+      this.#admin<Page<Approval>>("GET", `/v1/approvals${search(query)}`),
+    /** One approval; with `waitSeconds`, answered once decided (at most that long). */
+    get: (id: string, waitSeconds = 0): Promise<Approval> =>
+      this.#admin<Approval>("GET", `/v1/approvals/${encodeURIComponent(id)}${waitSeconds ? `?wait=${waitSeconds}` : ""}`),
+    approve: (id: string, note?: string): Promise<Approval> =>
+      this.#admin<Approval>("POST", `/v1/approvals/${encodeURIComponent(id)}/approve`, note === undefined ? {} : { note }),
+    deny: (id: string, note?: string): Promise<Approval> =>
+      this.#admin<Approval>("POST", `/v1/approvals/${encodeURIComponent(id)}/deny`, note === undefined ? {} : { note }),
+  };
+
+  /**
+   * Waits until a person decides approval `id` (or it expires), and answers
+   * it as decided: `approved` means the same request may now be repeated.
+   * Still `pending` after `timeoutMs` (default 60 s).
+   */
+  async waitForApproval(id: string, { timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<Approval> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = Math.max(0, Math.floor((deadline - Date.now()) / 1000));
+      const approval = await this.approvals.get(id, Math.min(left, 60));
+      if (approval.status !== "pending" || Date.now() >= deadline || left === 0) return approval;
+    }
+  }
+
   /** Revokes every outstanding key, or those matching the filter. */
   revokeAll(filter: KeyFilter = {}): Promise<{ revoked: number }> {
     return this.#admin<{ revoked: number }>("POST", "/v1/keys/revoke-all", filter);
@@ -267,6 +366,7 @@ export class Keybrake {
         param: denial.param,
         requestId: res.headers.get("keybrake-request-id") ?? undefined,
         keyId: res.headers.get("keybrake-key-id") ?? undefined,
+        approvalId: res.headers.get("keybrake-approval-id") ?? undefined,
       });
     }
     return res;

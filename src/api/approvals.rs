@@ -1,0 +1,215 @@
+//! `/v1/approvals`: the calls waiting for a person (`ledger::approval`).
+//! One approval lives in its key's Durable Object, which decides it; D1
+//! holds a copy for listing across keys.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use worker::{Delay, Env, Request, Response};
+
+use super::keys::internal;
+use super::{json_object, limit, opt_str, reject_unknown, Caller};
+use crate::core::time::to_rfc3339;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http;
+use crate::ledger::approval::{key_of, Approval, ApprovalDecision, ApprovalStatus};
+use crate::store::{self, ApprovalQuery, Cursor};
+use crate::vault_key::{ApprovalView, VaultKeyClient};
+
+/// The longest `?wait=` a read may hold the connection open for.
+const MAX_WAIT_SECS: u64 = 60;
+const POLL: Duration = Duration::from_millis(250);
+const MAX_NOTE_CHARS: usize = 500;
+
+fn approval_json(a: &Approval, label: &str, vendor: &str) -> Value {
+    json!({
+        "id": a.id,
+        "key_id": a.key_id,
+        "label": label,
+        "vendor": vendor,
+        "status": a.status.as_str(),
+        "cost_usd": a.cost.to_json(),
+        "requested_at": to_rfc3339(a.requested_at),
+        "expires_at": to_rfc3339(a.expires_at),
+        "expiresAt": a.expires_at,
+        "decided_at": a.decided_at.map(to_rfc3339),
+        "decided_by": a.decided_by,
+        "note": a.note,
+        "used_by": a.used_by,
+        "request": {
+            "method": a.request.method,
+            "path": a.request.path,
+            "amount": a.request.amount_minor,
+            "currency": a.request.currency,
+            "customer": a.request.customer,
+            "recipients": a.request.recipients,
+            "run_id": a.request.run_id,
+        },
+    })
+}
+
+fn view_json(v: &ApprovalView) -> Value {
+    approval_json(&v.approval, &v.label, &v.vendor)
+}
+
+/// An approval the caller may see: an issuer sees its own keys' only
+/// (others' read as not found, revealing nothing).
+async fn visible(id: &str, env: &Env, now: i64, caller: &Caller) -> ApiResult<ApprovalView> {
+    let missing = || ApiError::not_found(&format!("approval {id:?}"));
+    let key = key_of(id).ok_or_else(missing)?;
+    let view = VaultKeyClient::for_key(env, key.as_str())
+        .map_err(internal)?
+        .approval(id, now)
+        .await
+        .map_err(internal)?
+        .map_err(|_| missing())?;
+    match caller.issuer_id() {
+        Some(issuer) if view.issuer_id.as_deref() != Some(issuer) => Err(missing()),
+        _ => Ok(view),
+    }
+}
+
+/// `GET /v1/approvals/{id}`, with `?wait=N` holding the answer up to N
+/// seconds while the approval is still pending.
+pub async fn get(
+    req: &Request,
+    id: &str,
+    env: &Env,
+    now: i64,
+    caller: &Caller,
+) -> ApiResult<Response> {
+    let url = req.url().map_err(internal)?;
+    let mut wait_secs = 0;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "wait" => {
+                wait_secs = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| *s <= MAX_WAIT_SECS)
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "wait",
+                            format!("must be whole seconds, 0 to {MAX_WAIT_SECS}"),
+                        )
+                    })?
+            }
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    "is not a known query parameter (wait)",
+                ))
+            }
+        }
+    }
+    let started = worker::Date::now().as_millis() as i64;
+    loop {
+        let elapsed = worker::Date::now().as_millis() as i64 - started;
+        let view = visible(id, env, now + elapsed, caller).await?;
+        if view.approval.status != ApprovalStatus::Pending || elapsed >= wait_secs as i64 * 1000 {
+            return http::json(200, &view_json(&view)).map_err(internal);
+        }
+        Delay::from(POLL).await;
+    }
+}
+
+/// `POST /v1/approvals/{id}/approve` and `/deny`, with an optional
+/// `{"note"}`. The admin may decide any approval; an issuer only its own
+/// keys', and only when its ceilings say `can_approve`.
+pub async fn decide(
+    mut req: Request,
+    id: &str,
+    approve: bool,
+    env: &Env,
+    now: i64,
+    caller: &Caller,
+) -> ApiResult<Response> {
+    let body = json_object(&mut req, true).await?;
+    reject_unknown(&body, &["note"])?;
+    let note = opt_str(&body, "note")?;
+    if let Some(n) = &note {
+        if n.chars().count() > MAX_NOTE_CHARS || n.chars().any(char::is_control) {
+            return Err(ApiError::field(
+                "note",
+                format!("must be at most {MAX_NOTE_CHARS} characters, without control characters"),
+            ));
+        }
+    }
+    visible(id, env, now, caller).await?;
+    let by = match caller {
+        Caller::Admin => "admin".to_owned(),
+        Caller::Issuer(issuer) if issuer.ceilings.can_approve => format!("issuer {}", issuer.id),
+        Caller::Issuer(_) => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this issuer's ceilings do not allow it to decide approvals (can_approve)",
+            ))
+        }
+    };
+    let key = key_of(id).ok_or_else(|| ApiError::not_found(&format!("approval {id:?}")))?;
+    let decision = ApprovalDecision {
+        approve,
+        by,
+        note,
+        now,
+    };
+    let view = VaultKeyClient::for_key(env, key.as_str())
+        .map_err(internal)?
+        .decide_approval(id, decision)
+        .await
+        .map_err(internal)??;
+    http::json(200, &view_json(&view)).map_err(internal)
+}
+
+/// `GET /v1/approvals`: newest first, from D1's copy (a moment behind the
+/// keys' objects at most; `GET /v1/approvals/{id}` reads the object).
+pub async fn list(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
+    let url = req.url().map_err(internal)?;
+    let mut q = ApprovalQuery {
+        issuer_id: caller.issuer_id().map(str::to_owned),
+        ..Default::default()
+    };
+    let mut lim = None;
+    for (k, v) in url.query_pairs() {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "status" => {
+                q.status = Some(ApprovalStatus::parse(&v).ok_or_else(|| {
+                    ApiError::field(
+                        "status",
+                        "must be pending, approved, denied, expired or used",
+                    )
+                })?)
+            }
+            "key_id" => q.key_id = Some(v),
+            "label_prefix" => q.label_prefix = Some(v),
+            "cursor" => {
+                q.cursor = Some(Cursor::decode(&v).ok_or_else(|| {
+                    ApiError::field("cursor", "is not a cursor this API returned")
+                })?)
+            }
+            "limit" => lim = Some(v),
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    "is not a known query parameter (status, key_id, label_prefix, cursor, limit)",
+                ))
+            }
+        }
+    }
+    q.limit = limit(lim.as_deref(), 50, 200)?;
+    let db = env.d1(store::DB).map_err(internal)?;
+    let rows = store::list_approvals(&db, &q, now)
+        .await
+        .map_err(internal)?;
+    let next = Cursor::after(&rows, q.limit, |r| (r.created_at, r.id.as_str()));
+    let data = rows
+        .iter()
+        .map(|r| {
+            let mut a: Approval = serde_json::from_str(&r.body).map_err(internal)?;
+            a.status = a.status_at(now);
+            Ok(approval_json(&a, &r.label, &r.vendor))
+        })
+        .collect::<ApiResult<Vec<Value>>>()?;
+    http::json(200, &json!({ "data": data, "next_cursor": next })).map_err(internal)
+}
