@@ -1,3 +1,4 @@
+import type { PayoutParams } from "./approval-workflow";
 import type { AgentSession } from "./session";
 import type { BillingParams } from "./workflow";
 
@@ -8,5 +9,6 @@ export interface Env {
   /** Keybrake's admin token, a Worker Secret. (Not the Stripe secret.) */
   KEYBRAKE_TOKEN: string;
   BILLING_WORKFLOW: Workflow<BillingParams>;
+  PAYOUT_WORKFLOW: Workflow<PayoutParams>;
   AGENT_SESSION: DurableObjectNamespace<AgentSession>;
 }

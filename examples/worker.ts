@@ -1,11 +1,13 @@
 // An agent Worker that calls vendors through Keybrake over a service
 // binding. Each route is one of the product brief's patterns.
+import type { PayoutParams } from "./approval-workflow";
 import type { Env } from "./env";
 import { chargeCustomer } from "./per-request";
 import { chargeAndNotify } from "./two-vendors";
 
 export { AgentSession } from "./session";
 export { BillingWorkflow } from "./workflow";
+export { PayoutWorkflow } from "./approval-workflow";
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
@@ -17,6 +19,15 @@ export default {
       const params = await request.json<{ customerId: string; amountCents: number; runId: string; failIssueOnce?: boolean }>();
       const instance = await env.BILLING_WORKFLOW.create({ params });
       return Response.json({ id: instance.id });
+    }
+    if (route === "POST /payout") {
+      const instance = await env.PAYOUT_WORKFLOW.create({ params: await request.json<PayoutParams>() });
+      return Response.json({ id: instance.id });
+    }
+    const payout = url.pathname.match(/^\/payout\/([^/]+)$/);
+    if (request.method === "GET" && payout) {
+      const instance = await env.PAYOUT_WORKFLOW.get(payout[1]);
+      return Response.json(await instance.status());
     }
     const billing = url.pathname.match(/^\/billing\/([^/]+)$/);
     if (request.method === "GET" && billing) {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use worker::*;
 
 use crate::core::money::Money;
+use crate::core::webhook::thresholds_crossed;
 use crate::error::{ApiError, ErrorCode};
 use crate::objects::{
     answer, ask, load_record, no_operation, save_record, Answered, ObjectStub, Operation,
@@ -24,6 +25,12 @@ CREATE TABLE IF NOT EXISTS grants (
   key_id TEXT NOT NULL,
   granted INTEGER NOT NULL,
   PRIMARY KEY (day, key_id)
+);
+-- Spend thresholds already told (budget.spend_threshold), per day.
+CREATE TABLE IF NOT EXISTS alerts (
+  day INTEGER NOT NULL,
+  percent INTEGER NOT NULL,
+  PRIMARY KEY (day, percent)
 );
 ";
 
@@ -98,6 +105,7 @@ pub struct BudgetState {
 #[durable_object]
 pub struct Budget {
     state: State,
+    env: Env,
 }
 
 impl Budget {
@@ -193,7 +201,14 @@ impl Budget {
 
     /// One synchronous step: today's leases never exceed the cap (nor all
     /// leases the total cap).
-    fn lease(&self, record: &BudgetRecord, ask: LeaseAsk) -> Result<Answered<Leased>> {
+    /// Also answers the spend thresholds this lease reached for the first
+    /// time today (leases are an upper bound on spend).
+    fn lease(
+        &self,
+        record: &BudgetRecord,
+        ask: LeaseAsk,
+        alerts: &mut Vec<u64>,
+    ) -> Result<Answered<Leased>> {
         if record.deleted {
             return Ok(Ok(Leased {
                 granted: Money::ZERO,
@@ -206,6 +221,23 @@ impl Budget {
             remaining = remaining.min(total.saturating_sub(self.leased_ever()?));
         }
         let granted = grant_size(remaining, ask.shortfall, ask.want);
+        let after = leased.checked_add(granted).unwrap_or(record.daily_cap);
+        for percent in
+            thresholds_crossed(leased.micros(), after.micros(), record.daily_cap.micros())
+        {
+            // Objects made before alerts existed get the table here.
+            self.sql().exec(SCHEMA, None)?;
+            let fresh: Vec<serde_json::Value> = self
+                .sql()
+                .exec(
+                    "INSERT INTO alerts (day, percent) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING day",
+                    vec![ask.day.into(), (percent as i64).into()],
+                )?
+                .to_array()?;
+            if !fresh.is_empty() {
+                alerts.push(percent);
+            }
+        }
         if granted > Money::ZERO {
             self.sql().exec(
                 "INSERT INTO grants (day, key_id, granted) VALUES (?1, ?2, ?3)
@@ -221,6 +253,28 @@ impl Budget {
             granted,
             deleted: false,
         }))
+    }
+
+    /// `budget.spend_threshold`, straight to the webhooks' queue. Best
+    /// effort: a lease is not refused because the queue is down.
+    async fn tell_threshold(&self, record: &BudgetRecord, percent: u64) {
+        let data = serde_json::json!({
+            "budget_id": record.id,
+            "vendor": record.vendor,
+            "label_prefix": record.label_prefix,
+            "percent": percent,
+            "daily_usd_cap": record.daily_cap.to_json(),
+            "measured_by": "leased to keys, an upper bound on spend",
+        });
+        let label = record.label_prefix.as_deref();
+        if let Err(e) =
+            crate::webhooks::emit(&self.env, "budget.spend_threshold", label, data).await
+        {
+            console_error!(
+                "budget {}: a spend threshold was not queued: {e}",
+                record.id
+            );
+        }
     }
 
     fn give_back(&self, back: LeaseReturn) -> Result<Answered<()>> {
@@ -252,8 +306,8 @@ impl Budget {
 }
 
 impl DurableObject for Budget {
-    fn new(state: State, _env: Env) -> Self {
-        Budget { state }
+    fn new(state: State, env: Env) -> Self {
+        Budget { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -266,7 +320,14 @@ impl DurableObject for Budget {
             return answer::<()>(Err(ApiError::not_found("budget")));
         };
         match op.as_str() {
-            ops::Lease::NAME => answer(self.lease(&record, ask::<ops::Lease>(&body)?)?),
+            ops::Lease::NAME => {
+                let mut alerts = Vec::new();
+                let leased = self.lease(&record, ask::<ops::Lease>(&body)?, &mut alerts)?;
+                for percent in alerts {
+                    self.tell_threshold(&record, percent).await;
+                }
+                answer(leased)
+            }
             ops::Return::NAME => answer(self.give_back(ask::<ops::Return>(&body)?)?),
             ops::State::NAME => answer(self.state_of(record, ask::<ops::State>(&body)?)?),
             ops::Delete::NAME => answer(self.delete(record)?),

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod store;
 pub mod vault_key;
 pub mod vendors;
+pub mod webhooks;
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
@@ -36,6 +37,12 @@ async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::Schedu
         ),
         Err(e) => worker::console_error!("audit retention failed: {e}"),
     }
+}
+
+/// The webhooks' queue and its dead-letter queue.
+#[event(queue)]
+async fn queue(batch: worker::MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+    webhooks::consume(batch, &env).await
 }
 
 #[event(fetch)]
@@ -146,6 +153,21 @@ async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Res
                 (Method::Get, ["v1", "budgets"]) => api::budgets::list(env).await,
                 (Method::Get, ["v1", "budgets", id]) => api::budgets::get(id, env, now).await,
                 (Method::Delete, ["v1", "budgets", id]) => api::budgets::delete(id, env, now).await,
+                _ => Err(ApiError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("{} is not supported on {}", req.method(), req.path()),
+                )),
+            }
+        }
+        (_, ["v1", "webhooks", ..]) => {
+            caller.require_admin()?;
+            match (req.method(), segments) {
+                (Method::Post, ["v1", "webhooks"]) => api::webhooks::create(req, env, now).await,
+                (Method::Get, ["v1", "webhooks"]) => api::webhooks::list(env).await,
+                (Method::Get, ["v1", "webhooks", id]) => api::webhooks::get(id, env).await,
+                (Method::Delete, ["v1", "webhooks", id]) => {
+                    api::webhooks::delete(id, env, now).await
+                }
                 _ => Err(ApiError::new(
                     ErrorCode::MethodNotAllowed,
                     format!("{} is not supported on {}", req.method(), req.path()),

@@ -829,7 +829,8 @@ fn fingerprint(
 /// Sends the call upstream, giving up after `timeout_ms`.
 /// Redirects are not followed: the real secret goes to the vendor only.
 /// (Raw `fetch`: workers-rs would take the answer apart and rebuild it.)
-async fn send(
+/// Webhook deliveries go out the same way.
+pub(crate) async fn send(
     url: &str,
     method: &str,
     headers: &Headers,

@@ -554,6 +554,146 @@ pub async fn list_approvals(
     .results()
 }
 
+/// A webhook endpoint (its secret is derived, never stored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookRow {
+    pub id: String,
+    pub url: String,
+    /// JSON array of event types.
+    pub events: String,
+    pub label_prefix: Option<String>,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+impl WebhookRow {
+    pub fn event_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.events).unwrap_or_default()
+    }
+}
+
+pub async fn insert_webhook(db: &D1Database, h: &WebhookRow) -> Result<()> {
+    db.prepare(
+        "INSERT INTO webhooks (id, url, events, label_prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&[
+        text(&h.id),
+        text(&h.url),
+        text(&h.events),
+        opt_text(h.label_prefix.as_deref()),
+        num(h.created_at),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn live_webhooks(db: &D1Database) -> Result<Vec<WebhookRow>> {
+    db.prepare("SELECT * FROM webhooks WHERE deleted_at IS NULL ORDER BY created_at DESC")
+        .all()
+        .await?
+        .results()
+}
+
+pub async fn get_webhook(db: &D1Database, id: &str) -> Result<Option<WebhookRow>> {
+    db.prepare("SELECT * FROM webhooks WHERE id = ?")
+        .bind(&[text(id)])?
+        .first::<WebhookRow>(None)
+        .await
+}
+
+pub async fn delete_webhook(db: &D1Database, id: &str, at: i64) -> Result<()> {
+    db.prepare("UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+        .bind(&[num(at), text(id)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+/// One attempt to deliver an event to an endpoint.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Delivery {
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: u32,
+    pub status: String,
+    pub response_status: Option<u16>,
+    pub error: Option<String>,
+    pub at: i64,
+}
+
+impl Delivery {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        hook: &WebhookRow,
+        event_id: &str,
+        event_type: &str,
+        attempt: u32,
+        status: &str,
+        response_status: Option<u16>,
+        error: Option<String>,
+        at: i64,
+    ) -> Delivery {
+        Delivery {
+            webhook_id: hook.id.clone(),
+            event_id: event_id.to_owned(),
+            event_type: event_type.to_owned(),
+            attempt,
+            status: status.to_owned(),
+            response_status,
+            error,
+            at,
+        }
+    }
+}
+
+/// Every attempt so far to deliver an event, to any endpoint.
+pub async fn deliveries_of(db: &D1Database, event_id: &str) -> Result<Vec<Delivery>> {
+    db.prepare("SELECT * FROM webhook_deliveries WHERE event_id = ?")
+        .bind(&[text(event_id)])?
+        .all()
+        .await?
+        .results()
+}
+
+/// An endpoint's latest deliveries, newest first.
+pub async fn recent_deliveries(
+    db: &D1Database,
+    webhook_id: &str,
+    limit: u32,
+) -> Result<Vec<Delivery>> {
+    db.prepare(format!(
+        "SELECT * FROM webhook_deliveries WHERE webhook_id = ? ORDER BY at DESC, attempt DESC LIMIT {limit}"
+    ))
+    .bind(&[text(webhook_id)])?
+    .all()
+    .await?
+    .results()
+}
+
+/// Records an attempt (a repeat of the same attempt changes nothing).
+pub async fn record_delivery(db: &D1Database, d: &Delivery) -> Result<()> {
+    db.prepare(
+        "INSERT INTO webhook_deliveries
+           (webhook_id, event_id, event_type, attempt, status, response_status, error, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&[
+        text(&d.webhook_id),
+        text(&d.event_id),
+        text(&d.event_type),
+        num(i64::from(d.attempt)),
+        text(&d.status),
+        opt_num(d.response_status.map(i64::from)),
+        opt_text(d.error.as_deref()),
+        num(d.at),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
 /// Audits an attempt that named no existing key (no object to hold it).
 pub async fn write_orphan_audit(db: &D1Database, row: &AuditRow) -> Result<()> {
     insert_audit_statement(db, row, None)?.run().await?;

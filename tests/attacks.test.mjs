@@ -394,3 +394,24 @@ describe("9. a failed credential is recorded as a failed credential", () => {
     assert.deepEqual(own, [], "the victim's audit log holds none of it");
   });
 });
+
+test("12. a webhook cannot be pointed into the network Keybrake runs in", async () => {
+  for (const url of [
+    "http://hooks.example.com/plain-http",
+    "https://localhost/hook",
+    "https://127.0.0.1/hook",
+    "https://[::1]/hook",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://10.1.2.3/hook",
+    "https://[::ffff:10.0.0.1]/hook",
+    "https://2130706433/hook",
+    "https://metadata.google.internal/computeMetadata/v1/",
+    "https://user:secret@hooks.example.com/hook",
+  ]) {
+    const res = await ctx.kb.admin("/v1/webhooks", { method: "POST", body: { url, events: ["*"] } });
+    assert.equal(res.status, 400, `${url}: ${res.text}`);
+    assert.equal(res.json.param, "url");
+  }
+  const listed = await ctx.kb.admin("/v1/webhooks");
+  assert.equal(listed.json.data.length, 0, "nothing was registered");
+});

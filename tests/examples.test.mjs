@@ -76,6 +76,61 @@ test("workflow: issue, charge and revoke as steps; a retried issue step leaves o
   assert.equal(received(ctx.stripe, "cus_ex4").length, 1);
 });
 
+/** A workflow's status once it stops running, or once `until(status)` holds. */
+async function workflowStatus(path, until = (s) => s.status === "complete" || s.status === "errored") {
+  let status;
+  for (let i = 0; i < 400; i++) {
+    status = (await call(path, { method: "GET" })).json;
+    if (until(status)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return status;
+}
+
+/** The approval a payout run is waiting on, once it exists. */
+async function pendingApproval(runId) {
+  for (let i = 0; i < 200; i++) {
+    const [key] = await keysLabelled(`payout-${runId}`);
+    if (key) {
+      const res = await ctx.kb.admin(`/v1/approvals?key_id=${key.id}&status=pending`);
+      if (res.json.data.length) return res.json.data[0];
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`no approval for payout-${runId}`);
+}
+
+test("approval workflow: a payout above $100 waits for a person, then goes through once", async () => {
+  const started = await call("/payout", { body: { customerId: "cus_ex_pay", amountCents: 25_000, runId: "ex_pay", pollEvery: "1 second" } });
+  assert.equal(started.status, 200, started.text);
+  const approval = await pendingApproval("ex_pay");
+  assert.equal(approval.cost_usd, 250);
+  assert.equal(approval.request.customer, "cus_ex_pay");
+  assert.equal(received(ctx.stripe, "cus_ex_pay").length, 0, "nothing paid before the approval");
+  const running = await call(`/payout/${started.json.id}`, { method: "GET" });
+  assert.notEqual(running.json.status, "complete");
+
+  const approved = await ctx.kb.admin(`/v1/approvals/${approval.id}/approve`, { method: "POST", body: { note: "ok" } });
+  assert.equal(approved.status, 200, approved.text);
+  const done = await workflowStatus(`/payout/${started.json.id}`);
+  assert.equal(done.status, "complete", JSON.stringify(done));
+  assert.equal(done.output.status, "paid");
+  assert.equal(done.output.payment.amount, 25_000);
+  assert.equal(received(ctx.stripe, "cus_ex_pay").length, 1, "paid once");
+  const [key] = await keysLabelled("payout-ex_pay");
+  assert.equal(key.status, "revoked");
+});
+
+test("approval workflow: a denied payout ends the run without paying", async () => {
+  const started = await call("/payout", { body: { customerId: "cus_ex_deny", amountCents: 30_000, runId: "ex_deny", pollEvery: "1 second" } });
+  const approval = await pendingApproval("ex_deny");
+  await ctx.kb.admin(`/v1/approvals/${approval.id}/deny`, { method: "POST", body: { note: "not today" } });
+  const done = await workflowStatus(`/payout/${started.json.id}`);
+  assert.equal(done.status, "complete", JSON.stringify(done));
+  assert.deepEqual(done.output, { status: "denied", approvalId: approval.id });
+  assert.equal(received(ctx.stripe, "cus_ex_deny").length, 0);
+});
+
 test("session: the Durable Object reuses its 15-minute key, and a revoked key ends the session", async () => {
   const first = await call("/sessions/ex_5/charge", { body: { customerId: "cus_ex5", amountCents: 100 } });
   const second = await call("/sessions/ex_5/charge", { body: { customerId: "cus_ex5", amountCents: 200 } });

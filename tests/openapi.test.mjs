@@ -57,6 +57,7 @@ test("every documented management status is answered, in the documented shape", 
   const ownGated = await kb.fetch("/v1/keys", { method: "POST", headers: asIssuer, body: JSON.stringify({ ...newKey, label: "openapi-own-gated", allowed_endpoints: ["POST /v1/payment_intents"], constraints: { approval_above_usd: 1 } }) });
   kb.issuedTokens.set(ownGated.json.token, 1);
   const ownApproval = (await ask(ownGated.json.token, 2)).headers.get("keybrake-approval-id");
+  const hookId = (await kb.admin("/v1/webhooks", { method: "POST", body: { url: "https://hooks.example.com/openapi-target", events: ["*"] } })).json.id;
   const budgetId = (await kb.admin("/v1/budgets", { method: "POST", body: { vendor: "resend", daily_usd_cap: 5 } })).json.id;
   const calls = [
     ["POST", "/v1/keys", { body: newKey }],
@@ -115,6 +116,21 @@ test("every documented management status is answered, in the documented shape", 
     ["GET", "/v1/usage?group_by=month"],
     ["GET", "/v1/usage", { anonymous: true }],
     ["POST", "/v1/keys", { body: { ...newKey, daily_usd_cap: 11 }, headers: asIssuer, anonymous: true }],
+    ["POST", "/v1/webhooks", { body: { url: "https://hooks.example.com/openapi", events: ["key.revoked"] } }],
+    ["POST", "/v1/webhooks", { body: { url: "http://127.0.0.1/hook", events: ["key.revoked"] } }],
+    ["POST", "/v1/webhooks", { body: { url: "https://hooks.example.com/x", events: ["*"] }, anonymous: true }],
+    ["POST", "/v1/webhooks", { body: { url: "https://hooks.example.com/x", events: ["*"] }, headers: asIssuer, anonymous: true }],
+    ["GET", "/v1/webhooks"],
+    ["GET", "/v1/webhooks", { anonymous: true }],
+    ["GET", "/v1/webhooks", { headers: asIssuer, anonymous: true }],
+    ["GET", `/v1/webhooks/${hookId}`],
+    ["GET", `/v1/webhooks/wh_${"0".repeat(24)}`],
+    ["GET", `/v1/webhooks/${hookId}`, { anonymous: true }],
+    ["GET", `/v1/webhooks/${hookId}`, { headers: asIssuer, anonymous: true }],
+    ["DELETE", `/v1/webhooks/${hookId}`, { anonymous: true }],
+    ["DELETE", `/v1/webhooks/${hookId}`, { headers: asIssuer, anonymous: true }],
+    ["DELETE", `/v1/webhooks/${hookId}`],
+    ["DELETE", `/v1/webhooks/wh_${"0".repeat(24)}`],
     ["POST", "/v1/budgets", { body: { vendor: "stripe", label_prefix: "openapi", daily_usd_cap: 100 } }],
     ["POST", "/v1/budgets", { body: { vendor: "stripe", daily_usd_cap: 0 } }],
     ["POST", "/v1/budgets", { body: { vendor: "stripe", daily_usd_cap: 1 }, anonymous: true }],

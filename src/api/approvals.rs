@@ -9,7 +9,6 @@ use worker::{Delay, Env, Request, Response};
 
 use super::keys::internal;
 use super::{json_object, limit, opt_str, reject_unknown, Caller};
-use crate::core::time::to_rfc3339;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http;
 use crate::ledger::approval::{key_of, Approval, ApprovalDecision, ApprovalStatus};
@@ -21,35 +20,8 @@ const MAX_WAIT_SECS: u64 = 60;
 const POLL: Duration = Duration::from_millis(250);
 const MAX_NOTE_CHARS: usize = 500;
 
-fn approval_json(a: &Approval, label: &str, vendor: &str) -> Value {
-    json!({
-        "id": a.id,
-        "key_id": a.key_id,
-        "label": label,
-        "vendor": vendor,
-        "status": a.status.as_str(),
-        "cost_usd": a.cost.to_json(),
-        "requested_at": to_rfc3339(a.requested_at),
-        "expires_at": to_rfc3339(a.expires_at),
-        "expiresAt": a.expires_at,
-        "decided_at": a.decided_at.map(to_rfc3339),
-        "decided_by": a.decided_by,
-        "note": a.note,
-        "used_by": a.used_by,
-        "request": {
-            "method": a.request.method,
-            "path": a.request.path,
-            "amount": a.request.amount_minor,
-            "currency": a.request.currency,
-            "customer": a.request.customer,
-            "recipients": a.request.recipients,
-            "run_id": a.request.run_id,
-        },
-    })
-}
-
 fn view_json(v: &ApprovalView) -> Value {
-    approval_json(&v.approval, &v.label, &v.vendor)
+    v.approval.to_json(&v.label, &v.vendor)
 }
 
 /// An approval the caller may see: an issuer sees its own keys' only
@@ -208,7 +180,7 @@ pub async fn list(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiRes
         .map(|r| {
             let mut a: Approval = serde_json::from_str(&r.body).map_err(internal)?;
             a.status = a.status_at(now);
-            Ok(approval_json(&a, &r.label, &r.vendor))
+            Ok(a.to_json(&r.label, &r.vendor))
         })
         .collect::<ApiResult<Vec<Value>>>()?;
     http::json(200, &json!({ "data": data, "next_cursor": next })).map_err(internal)

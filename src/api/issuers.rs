@@ -195,6 +195,16 @@ pub async fn revoke(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
         }
     }
     let revoked = revoke_keys(env, &keys, now).await?;
+    let told = crate::webhooks::emit(
+        env,
+        "issuer.revoked",
+        Some(&state.record.label),
+        json!({ "issuer_id": id.as_str(), "revoked_keys": revoked }),
+    )
+    .await;
+    if let Err(e) = told {
+        worker::console_error!("issuer {id}: the issuer.revoked event was not queued: {e}");
+    }
     let mut out = issuer_json(&state.record, now);
     out["revoked_keys"] = json!(revoked);
     http::json(200, &out).map_err(internal)

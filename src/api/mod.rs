@@ -9,6 +9,7 @@ pub mod issuers;
 pub mod key_changes;
 pub mod keys;
 pub mod usage;
+pub mod webhooks;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -16,3 +16,4 @@ pub mod sms;
 pub mod time;
 pub mod token;
 pub mod trace;
+pub mod webhook;

@@ -94,6 +94,35 @@ pub struct Approval {
 }
 
 impl Approval {
+    /// The approval as the API and webhooks show it.
+    pub fn to_json(&self, label: &str, vendor: &str) -> serde_json::Value {
+        use crate::core::time::to_rfc3339;
+        serde_json::json!({
+            "id": self.id,
+            "key_id": self.key_id,
+            "label": label,
+            "vendor": vendor,
+            "status": self.status.as_str(),
+            "cost_usd": self.cost.to_json(),
+            "requested_at": to_rfc3339(self.requested_at),
+            "expires_at": to_rfc3339(self.expires_at),
+            "expiresAt": self.expires_at,
+            "decided_at": self.decided_at.map(to_rfc3339),
+            "decided_by": self.decided_by,
+            "note": self.note,
+            "used_by": self.used_by,
+            "request": {
+                "method": self.request.method,
+                "path": self.request.path,
+                "amount": self.request.amount_minor,
+                "currency": self.request.currency,
+                "customer": self.request.customer,
+                "recipients": self.request.recipients,
+                "run_id": self.request.run_id,
+            },
+        })
+    }
+
     /// The status as of `now`: a waiting approval past its time is expired
     /// even before the object's alarm has released it.
     pub fn status_at(&self, now: i64) -> ApprovalStatus {

@@ -9,6 +9,7 @@
 use crate::core::constraints::Constraints;
 use crate::core::endpoint::Allowlist;
 use crate::core::money::Money;
+use crate::core::webhook::{thresholds_crossed, DENIED_BURST};
 use crate::error::{ApiError, ErrorCode};
 use crate::vendors::Charge;
 
@@ -78,6 +79,12 @@ pub trait KeyStore {
     fn use_approval_hold(&self, approval_id: &str, hold: &Hold<'_>) -> Result<(), Self::Error>;
     /// Ends an approval's hold; `None` when it holds nothing.
     fn release_approval_hold(&self, approval_id: &str) -> Result<Option<Held>, Self::Error>;
+    /// Records an event for the key's webhooks; it leaves with the audit rows.
+    fn notify(&self, notice: &Notice) -> Result<(), Self::Error>;
+    /// Marks a spend threshold as reached on a day; false if it already was.
+    fn first_alert(&self, day: i64, percent: u64) -> Result<bool, Self::Error>;
+    /// Records a refusal at `at` and counts those after `since`.
+    fn count_denial(&self, at: i64, since: i64) -> Result<u64, Self::Error>;
     /// An audit row for a step of an approval (approved, denied, expired, used).
     fn audit_approval(
         &self,
@@ -182,6 +189,44 @@ pub struct Settled {
     pub remaining: Money,
 }
 
+/// Something a person watching the key should hear about (webhooks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    ApprovalRequested(Box<Approval>),
+    /// Held and kept today reached `percent` of the daily cap.
+    SpendThreshold {
+        percent: u64,
+        committed: Money,
+        cap: Money,
+    },
+    /// `count` refusals within a minute: an agent stuck in a loop.
+    DeniedBurst {
+        count: u64,
+        code: ErrorCode,
+    },
+}
+
+/// Tells of the spend thresholds a reservation has just reached, once each
+/// per day.
+fn notify_thresholds<S: KeyStore>(
+    store: &S,
+    day: i64,
+    before: Money,
+    after: Money,
+    cap: Money,
+) -> Result<(), S::Error> {
+    for percent in thresholds_crossed(before.micros(), after.micros(), cap.micros()) {
+        if store.first_alert(day, percent)? {
+            store.notify(&Notice::SpendThreshold {
+                percent,
+                committed: after,
+                cap,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// A call outside the key's constraints, naming the constraint.
 pub fn constraint_error(constraint: &str, message: String) -> ApiError {
     ApiError {
@@ -220,6 +265,28 @@ pub fn decide<S: KeyStore>(
 ) -> Result<Verdict, S::Error> {
     let deny = |error: ApiError| -> Result<Verdict, S::Error> {
         store.audit(attempt, Some(&error), Money::ZERO, true)?;
+        // A call waiting for a person is not a failure; others count
+        // toward a burst, told once as it reaches DENIED_BURST in a minute.
+        if error.code != ErrorCode::ApprovalRequired
+            && store.count_denial(attempt.now, attempt.now - 60_000)? == DENIED_BURST
+        {
+            store.notify(&Notice::DeniedBurst {
+                count: DENIED_BURST,
+                code: error.code,
+            })?;
+        }
+        if error.code == ErrorCode::CapExhausted
+            && error.param.is_none()
+            && store.first_alert(ledger_day(attempt.now), 100)?
+        {
+            // The cap is spent for a call of this size: as good as 100 %.
+            let (held, kept) = store.day_totals(ledger_day(attempt.now))?;
+            store.notify(&Notice::SpendThreshold {
+                percent: 100,
+                committed: held.checked_add(kept).unwrap_or(record.daily_cap),
+                cap: record.daily_cap,
+            })?;
+        }
         Ok(Verdict::Decided(Decision::Denied {
             error,
             audited: true,
@@ -349,10 +416,13 @@ pub fn decide<S: KeyStore>(
         match reserve(total_cap, store.lifetime_committed()?, cost) {
             Ok(left) => remaining = remaining.min(left),
             Err(_) => {
-                return deny(ApiError::new(
-                    ErrorCode::CapExhausted,
-                    format!("this call costs ${cost} but the key's lifetime cap of ${total_cap} would be exceeded (constraints.total_usd_cap)"),
-                ))
+                return deny(ApiError {
+                    param: Some("constraints.total_usd_cap".into()),
+                    ..ApiError::new(
+                        ErrorCode::CapExhausted,
+                        format!("this call costs ${cost} but the key's lifetime cap of ${total_cap} would be exceeded (constraints.total_usd_cap)"),
+                    )
+                })
             }
         }
     }
@@ -410,9 +480,24 @@ pub fn decide<S: KeyStore>(
                 ..hold
             },
         )?;
+        notify_thresholds(
+            store,
+            day,
+            committed,
+            committed.checked_add(cost).unwrap_or(record.daily_cap),
+            record.daily_cap,
+        )?;
+        store.notify(&Notice::ApprovalRequested(Box::new(approval.clone())))?;
         return deny(approval_required(&approval, limit, false));
     }
     store.hold(&hold)?;
+    notify_thresholds(
+        store,
+        day,
+        committed,
+        committed.checked_add(cost).unwrap_or(record.daily_cap),
+        record.daily_cap,
+    )?;
     store.audit(attempt, None, cost, false)?;
     Ok(Verdict::Decided(Decision::Allowed { cost, remaining }))
 }
@@ -1270,6 +1355,121 @@ mod tests {
             "30 + 31 + 32 fit under 100, a fourth does not"
         );
         assert_eq!(store.day_totals(0).unwrap().0, usd(93));
+    }
+
+    #[test]
+    fn spend_thresholds_and_refusal_bursts_are_told_once() {
+        let store = MemoryStore::default();
+        let rec = record(10);
+        let percents = |store: &MemoryStore| -> Vec<u64> {
+            store
+                .0
+                .borrow()
+                .notices
+                .iter()
+                .filter_map(|n| match n {
+                    Notice::SpendThreshold { percent, .. } => Some(*percent),
+                    _ => None,
+                })
+                .collect()
+        };
+        run(&store, &rec, &attempt("a", pay(4)), false);
+        assert_eq!(percents(&store), Vec::<u64>::new());
+        run(&store, &rec, &attempt("b", pay(1)), false);
+        assert_eq!(percents(&store), vec![50]);
+        run(&store, &rec, &attempt("c", pay(4)), false);
+        assert_eq!(percents(&store), vec![50, 80]);
+        // $1 left: a $2 call is refused, which is as good as 100 %, once.
+        assert_eq!(
+            code_of(&run(&store, &rec, &attempt("d", pay(2)), false)),
+            Some(ErrorCode::CapExhausted)
+        );
+        assert_eq!(percents(&store), vec![50, 80, 100]);
+        run(&store, &rec, &attempt("e", pay(1)), false);
+        assert_eq!(
+            percents(&store),
+            vec![50, 80, 100],
+            "each threshold once a day"
+        );
+
+        let bursts = |store: &MemoryStore| {
+            store
+                .0
+                .borrow()
+                .notices
+                .iter()
+                .filter(|n| matches!(n, Notice::DeniedBurst { .. }))
+                .count()
+        };
+        // One refusal so far ("d"); nine more within the minute make ten.
+        for i in 0..8 {
+            run(
+                &store,
+                &rec,
+                &Attempt {
+                    now: 1_000 + i,
+                    ..attempt(&format!("x{i}"), pay(5))
+                },
+                false,
+            );
+        }
+        assert_eq!(bursts(&store), 0);
+        run(
+            &store,
+            &rec,
+            &Attempt {
+                now: 1_100,
+                ..attempt("x8", pay(5))
+            },
+            false,
+        );
+        assert_eq!(bursts(&store), 1);
+        run(
+            &store,
+            &rec,
+            &Attempt {
+                now: 1_200,
+                ..attempt("x9", pay(5))
+            },
+            false,
+        );
+        assert_eq!(bursts(&store), 1, "told once as the burst reaches ten");
+        // A minute later the window has emptied; ten more are a new burst.
+        for i in 0..10 {
+            run(
+                &store,
+                &rec,
+                &Attempt {
+                    now: 200_000 + i,
+                    ..attempt(&format!("y{i}"), pay(5))
+                },
+                false,
+            );
+        }
+        assert_eq!(bursts(&store), 2);
+    }
+
+    #[test]
+    fn an_approval_request_is_told_and_is_not_a_refusal() {
+        let store = MemoryStore::default();
+        let rec = gated(100, 10);
+        for i in 0..12 {
+            run(&store, &rec, &ask(&format!("r{i}"), 20), false);
+        }
+        let s = store.0.borrow();
+        let requested = s
+            .notices
+            .iter()
+            .filter(|n| matches!(n, Notice::ApprovalRequested(_)))
+            .count();
+        assert_eq!(
+            requested, 1,
+            "asking again for the same request is one approval"
+        );
+        assert!(!s
+            .notices
+            .iter()
+            .any(|n| matches!(n, Notice::DeniedBurst { .. })));
     }
 
     #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
 use super::approval::{Approval, ApprovalStatus};
-use super::decide::{Ending, Held, Hold, KeyStore, PriorAttempt, ReservationState};
+use super::decide::{Ending, Held, Hold, KeyStore, Notice, PriorAttempt, ReservationState};
 use super::{Attempt, PricedObject};
 use crate::core::money::Money;
 use crate::error::ApiError;
@@ -38,6 +38,9 @@ pub struct Inner {
     pub leases: HashMap<(String, i64), (Money, Money)>,
     pub audit: HashMap<String, AuditEntry>,
     pub approvals: BTreeMap<String, Approval>,
+    pub notices: Vec<Notice>,
+    pub alerts: std::collections::BTreeSet<(i64, u64)>,
+    pub denials: Vec<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -317,5 +320,21 @@ impl KeyStore for MemoryStore {
             },
         );
         Ok(())
+    }
+
+    fn notify(&self, notice: &Notice) -> Result<(), Infallible> {
+        self.0.borrow_mut().notices.push(notice.clone());
+        Ok(())
+    }
+
+    fn first_alert(&self, day: i64, percent: u64) -> Result<bool, Infallible> {
+        Ok(self.0.borrow_mut().alerts.insert((day, percent)))
+    }
+
+    fn count_denial(&self, at: i64, since: i64) -> Result<u64, Infallible> {
+        let mut s = self.0.borrow_mut();
+        s.denials.retain(|t| *t > since);
+        s.denials.push(at);
+        Ok(s.denials.len() as u64)
     }
 }

@@ -29,7 +29,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::ledger::approval::{Approval, ApprovalDecision, ApprovalStatus};
 pub use crate::ledger::decide::Settled;
 use crate::ledger::decide::{
-    self, charge_kind, Ending, Held, Hold, KeyStore, PriorAttempt, ReservationState, Verdict,
+    self, charge_kind, Ending, Held, Hold, KeyStore, Notice, PriorAttempt, ReservationState,
+    Verdict,
 };
 use crate::ledger::steer::{apply_change, KeyChange};
 use crate::ledger::{ledger_day, Attempt, Decision, KeyRecord, PricedObject, Settlement};
@@ -316,6 +317,10 @@ impl VaultKey {
         if record.revoked_at.is_none() {
             record.revoked_at = Some(now);
             self.save_record(&record)?;
+            self.record_event(
+                "key.revoked",
+                serde_json::json!({ "revoked_at": crate::core::time::to_rfc3339(now) }),
+            )?;
         }
         Ok(Some(record))
     }
@@ -376,7 +381,9 @@ impl VaultKey {
         let now = Date::now().as_millis() as i64;
         self.resolve_stale(now)?;
         let pending: Vec<Row<u64>> = self.query(
-            "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM reservations WHERE state = 'held') AS v",
+            "SELECT (SELECT COUNT(*) FROM outbox) + (SELECT COUNT(*) FROM events)
+                  + (SELECT COUNT(*) FROM reservations WHERE state IN ('held', 'approval'))
+                  + (SELECT COUNT(*) FROM approvals WHERE version > synced) AS v",
             vec![],
         )?;
         if pending.first().map_or(0, |r| r.v) > 0 {
@@ -491,6 +498,9 @@ impl DurableObject for VaultKey {
                     Some(record) => {
                         self.drain().await?;
                         self.return_leases().await?;
+                        // Its key.revoked event leaves with the next flush.
+                        self.alarm_by(Date::now().as_millis() as i64 + FLUSH_DELAY_MS)
+                            .await?;
                         answer(Ok(record))
                     }
                     None => answer::<()>(Err(unknown())),

@@ -22,8 +22,36 @@ impl VaultKey {
         Ok(())
     }
 
+    /// Events to the webhooks' queue; each leaves once the queue took it.
+    async fn flush_events(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Pending {
+            id: String,
+            body: String,
+        }
+        loop {
+            let pending: Vec<Pending> = self.query(
+                &format!("SELECT id, body FROM events ORDER BY at LIMIT {FLUSH_BATCH}"),
+                vec![],
+            )?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let queue = self.env.queue(crate::webhooks::QUEUE)?;
+            queue
+                .send_batch(pending.iter().map(|p| p.body.clone()).collect::<Vec<_>>())
+                .await?;
+            let sent: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+            self.run(
+                "DELETE FROM events WHERE id IN (SELECT value FROM json_each(?))",
+                vec![serde_json::to_string(&sent)?.into()],
+            )?;
+        }
+    }
+
     pub(super) async fn flush_outbox(&self, record: &KeyRecord, now: i64) -> Result<()> {
         self.sync_approvals(record).await?;
+        self.flush_events().await?;
         loop {
             let rows: Vec<store::AuditRow> = self.query(
                 &format!(

@@ -87,6 +87,21 @@ CREATE TABLE IF NOT EXISTS approvals (
   synced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS approvals_by_request ON approvals (fingerprint, status);
+-- Events for the key's webhooks, sent to the queue with the audit flush.
+CREATE TABLE IF NOT EXISTS events (
+  id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
+-- Spend thresholds already told, per day.
+CREATE TABLE IF NOT EXISTS alerts (
+  day INTEGER NOT NULL,
+  percent INTEGER NOT NULL,
+  PRIMARY KEY (day, percent)
+);
+CREATE TABLE IF NOT EXISTS recent_denials (
+  at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS flush_state (
   one INTEGER PRIMARY KEY CHECK (one = 1),
   failures INTEGER NOT NULL,

@@ -279,6 +279,58 @@ impl KeyStore for VaultKey {
             ],
         )
     }
+
+    fn notify(&self, notice: &Notice) -> Result<()> {
+        let (kind, data) = match notice {
+            Notice::ApprovalRequested(a) => {
+                let (label, vendor) = match self.record()? {
+                    Some(l) => (l.record.label.clone(), l.record.vendor.clone()),
+                    None => Default::default(),
+                };
+                let mut data = a.to_json(&label, &vendor);
+                data["approval_id"] = serde_json::json!(a.id);
+                ("approval.requested", data)
+            }
+            Notice::SpendThreshold {
+                percent,
+                committed,
+                cap,
+            } => (
+                "key.spend_threshold",
+                serde_json::json!({
+                    "percent": percent,
+                    "committed_usd": committed.to_json(),
+                    "daily_usd_cap": cap.to_json(),
+                }),
+            ),
+            Notice::DeniedBurst { count, code } => (
+                "key.denied_burst",
+                serde_json::json!({ "denials": count, "per_seconds": 60, "last_code": code }),
+            ),
+        };
+        self.record_event(kind, data)
+    }
+
+    fn first_alert(&self, day: i64, percent: u64) -> Result<bool> {
+        let inserted: Vec<Row<i64>> = self.query(
+            "INSERT INTO alerts (day, percent) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING day AS v",
+            vec![day.into(), (percent as i64).into()],
+        )?;
+        Ok(!inserted.is_empty())
+    }
+
+    fn count_denial(&self, at: i64, since: i64) -> Result<u64> {
+        self.run(
+            "DELETE FROM recent_denials WHERE at <= ?",
+            vec![since.into()],
+        )?;
+        self.run(
+            "INSERT INTO recent_denials (at) VALUES (?)",
+            vec![at.into()],
+        )?;
+        let n: Vec<Row<u64>> = self.query("SELECT COUNT(*) AS v FROM recent_denials", vec![])?;
+        Ok(n.first().map_or(0, |r| r.v))
+    }
 }
 
 impl VaultKey {
@@ -378,6 +430,33 @@ impl VaultKey {
         rows.into_iter()
             .map(|r| serde_json::from_str(&r.v).map_err(Error::from))
             .collect()
+    }
+}
+
+impl VaultKey {
+    /// An event about this key for its webhooks, kept until the queue
+    /// has accepted it (`outbox::flush_events`).
+    pub(super) fn record_event(&self, kind: &str, data: serde_json::Value) -> Result<()> {
+        let Some(loaded) = self.record()? else {
+            return Ok(());
+        };
+        let r = &loaded.record;
+        let now = Date::now().as_millis() as i64;
+        let id = format!("evt_{}", crate::core::token::random_hex(12));
+        let event = serde_json::json!({
+            "id": id,
+            "type": kind,
+            "created": crate::core::time::to_rfc3339(now),
+            "key_id": r.id,
+            "label": r.label,
+            "vendor": r.vendor,
+            "issuer_id": r.issuer_id,
+            "data": data,
+        });
+        self.run(
+            "INSERT INTO events (id, at, body) VALUES (?, ?, ?)",
+            vec![id.into(), now.into(), event.to_string().into()],
+        )
     }
 }
 

@@ -16,7 +16,10 @@ export function agentWorker(extra = {}) {
     serviceBindings: { KEYBRAKE: "keybrake" },
     bindings: { KEYBRAKE_TOKEN: ADMIN_TOKEN },
     durableObjects: { AGENT_SESSION: { className: "AgentSession", useSQLite: true } },
-    workflows: { BILLING_WORKFLOW: { name: "billing-workflow", className: "BillingWorkflow" } },
+    workflows: {
+      BILLING_WORKFLOW: { name: "billing-workflow", className: "BillingWorkflow" },
+      PAYOUT_WORKFLOW: { name: "payout-workflow", className: "PayoutWorkflow" },
+    },
     ...extra,
   };
 }

@@ -117,6 +117,25 @@ export interface ApprovalQuery {
   cursor?: string;
 }
 
+export interface Webhook {
+  id: string;
+  url: string;
+  events: string[];
+  label_prefix: string | null;
+  created_at: string;
+  deleted_at: string | null;
+}
+
+export interface WebhookDelivery {
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  status: "delivered" | "failed" | "dead";
+  response_status: number | null;
+  error: string | null;
+  at: string;
+}
+
 export interface IssueOptions {
   /**
    * Issuing again with the same idempotency key returns the same key (and
@@ -312,6 +331,17 @@ export class Keybrake {
     }
   }
 
+  /** Webhook endpoints (admin). The secret is in `create`'s answer only. */
+  readonly webhooks = {
+    create: (hook: { url: string; events: WebhookEvent["type"][] | ["*"]; label_prefix?: string }): Promise<Webhook & { secret: string }> =>
+      this.#admin<Webhook & { secret: string }>("POST", "/v1/webhooks", hook),
+    list: (): Promise<{ data: Webhook[] }> => this.#admin<{ data: Webhook[] }>("GET", "/v1/webhooks"),
+    /** An endpoint with its latest deliveries. */
+    get: (id: string): Promise<Webhook & { deliveries: WebhookDelivery[] }> =>
+      this.#admin<Webhook & { deliveries: WebhookDelivery[] }>("GET", `/v1/webhooks/${encodeURIComponent(id)}`),
+    delete: (id: string): Promise<Webhook> => this.#admin<Webhook>("DELETE", `/v1/webhooks/${encodeURIComponent(id)}`),
+  };
+
   /** Revokes every outstanding key, or those matching the filter. */
   revokeAll(filter: KeyFilter = {}): Promise<{ revoked: number }> {
     return this.#admin<{ revoked: number }>("POST", "/v1/keys/revoke-all", filter);
@@ -484,4 +514,66 @@ function parseDenial(text: string): { message?: string; param?: string } {
 
 function warn(err: unknown): void {
   console.warn(`Keybrake: revocation failed (the key still expires at its TTL): ${err}`);
+}
+
+/** An event Keybrake delivers to a webhook endpoint. */
+export interface WebhookEvent {
+  /** `evt_…`: the same on every retry of this event, for de-duplication. */
+  id: string;
+  type:
+    | "approval.requested"
+    | "key.spend_threshold"
+    | "key.revoked"
+    | "key.denied_burst"
+    | "budget.spend_threshold"
+    | "issuer.revoked";
+  created: string;
+  key_id?: string;
+  label?: string | null;
+  vendor?: string;
+  issuer_id?: string | null;
+  data: Record<string, unknown>;
+}
+
+/** A delivery whose signature or timestamp does not check out. */
+export class WebhookSignatureError extends Error {}
+
+const encoder = new TextEncoder();
+
+function hexBytes(hex: string): Uint8Array | undefined {
+  if (!/^(?:[0-9a-f]{2})+$/i.test(hex)) return undefined;
+  return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+}
+
+/**
+ * Checks a webhook delivery's `Keybrake-Signature` (`t=…,v1=…`: HMAC-SHA256
+ * of `t.body` under the endpoint's secret) and that it was signed within
+ * `toleranceSeconds` (default 300), then answers the event. Throws
+ * `WebhookSignatureError` otherwise. Reads the request's body.
+ */
+export async function verifyWebhook(
+  request: Request,
+  secret: string,
+  { toleranceSeconds = 300, now = Date.now() }: { toleranceSeconds?: number; now?: number } = {},
+): Promise<WebhookEvent> {
+  const header = request.headers.get("keybrake-signature");
+  if (!header) throw new WebhookSignatureError("no Keybrake-Signature header");
+  let t: number | undefined;
+  const signatures: Uint8Array[] = [];
+  for (const part of header.split(",")) {
+    const [name, value = ""] = part.trim().split("=", 2);
+    if (name === "t" && /^\d+$/.test(value)) t = Number(value);
+    const bytes = name === "v1" ? hexBytes(value) : undefined;
+    if (bytes) signatures.push(bytes);
+  }
+  if (t === undefined || signatures.length === 0) throw new WebhookSignatureError("malformed Keybrake-Signature header");
+  if (Math.abs(now / 1000 - t) > toleranceSeconds) throw new WebhookSignatureError("the signature's timestamp is outside the tolerance");
+  const body = await request.text();
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+  const signed = encoder.encode(`${t}.${body}`);
+  for (const sig of signatures) {
+    // crypto.subtle.verify compares in constant time.
+    if (await crypto.subtle.verify("HMAC", key, sig, signed)) return JSON.parse(body) as WebhookEvent;
+  }
+  throw new WebhookSignatureError("no signature matches this endpoint's secret");
 }
