@@ -1,4 +1,4 @@
-// Keybrake's dashboard: keys, spend and audit, talking only to the
+// Keybrake's dashboard: keys, approvals, spend, audit and webhooks, talking only to the
 // documented management API of the Worker that serves it.
 //
 // Everything agents control (labels, paths, messages) reaches the page as
@@ -105,8 +105,10 @@ let current = null;
 
 const views = {
   keys: keysView,
+  approvals: approvalsView,
   spend: spendView,
   audit: auditView,
+  webhooks: webhooksView,
 };
 
 function route() {
@@ -140,7 +142,7 @@ function keysView(section, params) {
   const form = el(
     "form",
     { class: "filters", "aria-label": "Filter keys", onsubmit: (e) => e.preventDefault() },
-    field("Status", select("status", ["active", "revoked", "expired", ["", "any"]], filters.status)),
+    field("Status", select("status", ["active", "paused", "revoked", "expired", ["", "any"]], filters.status)),
     field("Vendor", select("vendor", [["", "any"], ...VENDORS], filters.vendor)),
     field("Label prefix", el("input", { name: "label_prefix", value: filters.label_prefix, type: "search", autocomplete: "off" })),
     el("button", { type: "button", class: "danger", id: "revoke-all", onclick: () => revokeAll() }, "Revoke all matching…"),
@@ -174,6 +176,20 @@ function keysView(section, params) {
     await view.refresh();
   }
 
+  async function setPaused(key, paused) {
+    await api("POST", `/v1/keys/${encodeURIComponent(key.id)}/${paused ? "pause" : "resume"}`);
+    say(paused ? `Paused ${key.label}: its calls are refused until it is resumed.` : `Resumed ${key.label}.`);
+    await view.refresh();
+  }
+
+  async function edit(key) {
+    const change = await editDialog(key);
+    if (!change) return;
+    await api("PATCH", `/v1/keys/${encodeURIComponent(key.id)}`, change);
+    say(`Changed ${key.label}.`);
+    await view.refresh();
+  }
+
   async function revokeAll() {
     const filter = { vendor: filters.vendor || undefined, label_prefix: filters.label_prefix || undefined };
     const { rows: live, complete } = await all("/v1/keys", { status: "active", limit: 200, ...filter }, 50);
@@ -203,9 +219,16 @@ function keysView(section, params) {
             el("td", {}, k.vendor),
             el("td", {}, el("span", { class: `badge ${k.status}` }, k.status)),
             el("td", {}, spendBar(k.spent_today_usd ?? 0, k.daily_usd_cap)),
-            el("td", k.status === "active" ? { "data-expires": k.expiresAt } : {}, k.status === "active" ? duration(k.expiresAt - Date.now()) : "–"),
+            el("td", k.status === "active" || k.status === "paused" ? { "data-expires": k.expiresAt } : {}, k.status === "active" || k.status === "paused" ? duration(k.expiresAt - Date.now()) : "–"),
             el("td", {}, el("ul", { class: "endpoints" }, k.allowed_endpoints.map((p) => el("li", {}, el("code", {}, p))))),
-            el("td", {}, k.status === "active" ? el("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.label}`, onclick: () => revoke(k).catch(failed) }, "Revoke") : ""),
+            el(
+              "td",
+              { class: "actions" },
+              k.status === "active" && el("button", { type: "button", class: "quiet small", "aria-label": `Pause ${k.label}`, onclick: () => setPaused(k, true).catch(failed) }, "Pause"),
+              k.status === "paused" && el("button", { type: "button", class: "small", "aria-label": `Resume ${k.label}`, onclick: () => setPaused(k, false).catch(failed) }, "Resume"),
+              (k.status === "active" || k.status === "paused") && el("button", { type: "button", class: "quiet small", "aria-label": `Edit ${k.label}`, onclick: () => edit(k).catch(failed) }, "Edit"),
+              (k.status === "active" || k.status === "paused") && el("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.label}`, onclick: () => revoke(k).catch(failed) }, "Revoke"),
+            ),
           ),
         ),
       );
@@ -213,6 +236,198 @@ function keysView(section, params) {
       more.textContent = res.next_cursor ? "Showing the newest 200; narrow the filter to see others." : `${rows.length} key${rows.length === 1 ? "" : "s"}.`;
     },
     stop: () => clearInterval(tick),
+  };
+  return view;
+}
+
+/** Asks for a key's new caps and expiry; answers the PATCH body, or null. */
+function editDialog(key) {
+  const dialog = $("edit");
+  const form = dialog.querySelector("form");
+  $("edit-title").textContent = `Change ${key.label}`;
+  form.elements.daily_usd_cap.value = String(key.daily_usd_cap);
+  form.elements.total_usd_cap.value = key.constraints?.total_usd_cap ?? "";
+  form.elements.expires_in.value = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) =>
+    dialog.addEventListener(
+      "close",
+      () => {
+        if (dialog.returnValue !== "ok") return resolve(null);
+        const change = {};
+        const cap = form.elements.daily_usd_cap.value.trim();
+        if (cap && cap !== String(key.daily_usd_cap)) change.daily_usd_cap = cap;
+        const total = form.elements.total_usd_cap.value.trim();
+        if (total && total !== String(key.constraints?.total_usd_cap ?? "")) change.total_usd_cap = total;
+        const ttl = form.elements.expires_in.value.trim();
+        if (ttl) change.expires_in = ttl;
+        resolve(Object.keys(change).length ? change : null);
+      },
+      { once: true },
+    ),
+  );
+}
+
+function approvalsView(section, params) {
+  const filters = { status: params.get("status") ?? "pending", label_prefix: params.get("label_prefix") ?? "" };
+  const form = el(
+    "form",
+    { class: "filters", "aria-label": "Filter approvals", onsubmit: (e) => e.preventDefault() },
+    field("Status", select("status", ["pending", "approved", "denied", "expired", "used", ["", "any"]], filters.status)),
+    field("Label prefix", el("input", { name: "label_prefix", value: filters.label_prefix, type: "search", autocomplete: "off" })),
+  );
+  form.addEventListener("input", () => {
+    for (const k of Object.keys(filters)) filters[k] = form.elements[k].value;
+    clearTimeout(form.pending);
+    form.pending = setTimeout(() => view.refresh().catch(failed), 250);
+  });
+  const body = el("tbody");
+  section.append(
+    el("h2", {}, "Approvals"),
+    el("p", { class: "muted" }, "Calls above a key's approval threshold wait here. Approving lets that exact request through once, on the cost already held; denying releases it."),
+    form,
+    el(
+      "div",
+      { class: "scroll" },
+      el(
+        "table",
+        { class: "approvals" },
+        el("caption", { class: "visually-hidden" }, "Approvals"),
+        el("thead", {}, el("tr", {}, ["Label", "Request", "Amount", "Customer or recipients", "Run", "Status", "Time left", "Decision"].map((h) => el("th", { scope: "col" }, h)))),
+        body,
+      ),
+    ),
+  );
+  const tick = setInterval(() => {
+    for (const cell of body.querySelectorAll("[data-expires]")) cell.textContent = duration(Number(cell.dataset.expires) - Date.now());
+  }, 1000);
+
+  async function decide(a, step, note) {
+    await api("POST", `/v1/approvals/${encodeURIComponent(a.id)}/${step}`, note ? { note } : {});
+    say(`${step === "approve" ? "Approved" : "Denied"} ${usd(a.cost_usd)} for ${a.label}.`);
+    await view.refresh();
+  }
+
+  function amount(a) {
+    const r = a.request;
+    const native = r.amount !== null && r.currency ? `${(r.amount / 100).toFixed(2)} ${r.currency.toUpperCase()}` : null;
+    return el("span", {}, usd(a.cost_usd), native && el("span", { class: "why" }, native));
+  }
+
+  function decision(a) {
+    if (a.status !== "pending") return el("span", { class: "why" }, [a.decided_by, a.note].filter(Boolean).join(": ") || "–");
+    const note = el("input", { type: "text", name: "note", maxlength: 500, placeholder: "note (optional)", "aria-label": `Note for ${a.label}` });
+    return el(
+      "div",
+      { class: "decide" },
+      note,
+      el("button", { type: "button", class: "small", "aria-label": `Approve ${a.label}`, onclick: () => decide(a, "approve", note.value.trim()).catch(failed) }, "Approve"),
+      el("button", { type: "button", class: "danger small", "aria-label": `Deny ${a.label}`, onclick: () => decide(a, "deny", note.value.trim()).catch(failed) }, "Deny"),
+    );
+  }
+
+  const view = {
+    async refresh() {
+      // A note being typed survives the refresh: only redraw when idle.
+      if (body.contains(document.activeElement) && document.activeElement.name === "note") return;
+      const res = await api("GET", `/v1/approvals?${query({ ...filters, limit: 200 })}`);
+      body.replaceChildren(
+        ...res.data.map((a) =>
+          el(
+            "tr",
+            {},
+            el("td", {}, el("a", { href: `#audit?${query({ key_id: a.key_id })}` }, a.label), el("span", { class: "why" }, a.vendor)),
+            el("td", {}, el("code", {}, `${a.request.method} ${a.request.path}`)),
+            el("td", { class: "num" }, amount(a)),
+            el("td", {}, [a.request.customer, ...a.request.recipients].filter(Boolean).join(", ") || "–"),
+            el("td", {}, a.request.run_id ?? "–"),
+            el("td", {}, el("span", { class: `badge ${a.status}` }, a.status)),
+            el("td", a.status === "pending" || a.status === "approved" ? { "data-expires": a.expiresAt } : {}, a.status === "pending" || a.status === "approved" ? duration(a.expiresAt - Date.now()) : "–"),
+            el("td", {}, decision(a)),
+          ),
+        ),
+      );
+      if (!res.data.length) body.append(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "Nothing waits for you.")));
+    },
+    stop: () => clearInterval(tick),
+  };
+  return view;
+}
+
+const EVENT_TYPES = ["approval.requested", "key.spend_threshold", "budget.spend_threshold", "key.revoked", "issuer.revoked", "key.denied_burst"];
+
+function webhooksView(section) {
+  const form = el(
+    "form",
+    { class: "filters", "aria-label": "Register a webhook" },
+    field("Endpoint URL", el("input", { name: "url", type: "url", required: true, placeholder: "https://", autocomplete: "off" })),
+    field("Events", select("events", [["*", "all events"], ...EVENT_TYPES], "*")),
+    field("Label prefix", el("input", { name: "label_prefix", type: "text", autocomplete: "off" })),
+    el("button", { type: "submit" }, "Register"),
+  );
+  const secret = el("p", { class: "card", hidden: true, role: "status" });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const body = { url: form.elements.url.value.trim(), events: [form.elements.events.value] };
+      const prefix = form.elements.label_prefix.value.trim();
+      if (prefix) body.label_prefix = prefix;
+      const hook = await api("POST", "/v1/webhooks", body);
+      secret.replaceChildren("Signing secret for ", el("code", {}, hook.url), " (shown once: store it now): ", el("code", { id: "webhook-secret" }, hook.secret));
+      secret.hidden = false;
+      form.reset();
+      await view.refresh();
+    } catch (err) {
+      failed(err);
+    }
+  });
+  const list = el("div");
+  section.append(el("h2", {}, "Webhooks"), form, secret, list);
+
+  async function remove(hook) {
+    const ok = await confirmDialog(`Delete the webhook to ${hook.url}?`, "No event is sent to it after this.", "Delete webhook");
+    if (!ok) return;
+    await api("DELETE", `/v1/webhooks/${encodeURIComponent(hook.id)}`);
+    say(`Deleted the webhook to ${hook.url}.`);
+    await view.refresh();
+  }
+
+  const view = {
+    async refresh() {
+      const { data } = await api("GET", "/v1/webhooks");
+      const detailed = await Promise.all(data.map((h) => api("GET", `/v1/webhooks/${encodeURIComponent(h.id)}`)));
+      list.replaceChildren(
+        ...detailed.map((h) =>
+          el(
+            "section",
+            { class: "hook", "aria-label": `Webhook ${h.url}` },
+            el("h3", {}, el("code", {}, h.url)),
+            el("p", { class: "muted" }, `${h.events.join(", ")}${h.label_prefix ? ` · labels starting with "${h.label_prefix}"` : ""}`),
+            el("button", { type: "button", class: "danger small", "aria-label": `Delete the webhook to ${h.url}`, onclick: () => remove(h).catch(failed) }, "Delete"),
+            el(
+              "div",
+              { class: "scroll" },
+              el(
+                "table",
+                {},
+                el("thead", {}, el("tr", {}, ["When", "Event", "Attempt", "Status", "Answer"].map((t) => el("th", { scope: "col" }, t)))),
+                el(
+                  "tbody",
+                  {},
+                  h.deliveries.length
+                    ? h.deliveries.map((d) =>
+                        el("tr", {}, el("td", {}, el("time", { datetime: d.at }, time(d.at))), el("td", {}, d.event_type, el("span", { class: "why" }, d.event_id)), el("td", { class: "num" }, String(d.attempt)), el("td", {}, el("span", { class: `badge ${d.status}` }, d.status)), el("td", {}, d.response_status ?? d.error ?? "–")),
+                      )
+                    : el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No deliveries yet.")),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
+      if (!detailed.length) list.append(el("p", { class: "muted" }, "No webhooks yet."));
+    },
   };
   return view;
 }

@@ -197,6 +197,99 @@ test("the spend view charts spend and ranks today's spenders", async () => {
   await page.screenshot({ path: path.join(shots, "spend.png") });
 });
 
+test("pause, resume and edit a key from the page; the next call sees each at once", async () => {
+  await nav("Keys").click();
+  const key = await ctx.kb.issueKey({ label: "dash-steer", daily_usd_cap: 50 });
+  await page.getByRole("button", { name: "Pause dash-steer" }).click({ timeout: 15_000 });
+  await page.getByText("Paused dash-steer: its calls are refused until it is resumed.").waitFor();
+  const paused = await call(key.token, 100);
+  assert.equal(paused.status, 423, paused.text);
+  await page.getByLabel("Status").selectOption("paused");
+  const row = page.getByRole("row", { name: /dash-steer/ });
+  assert.match(await row.getByText("paused", { exact: true }).textContent(), /paused/);
+  await row.getByRole("button", { name: "Resume dash-steer" }).click();
+  await page.getByText("Resumed dash-steer.").waitFor();
+  assert.equal((await call(key.token, 100)).status, 200);
+
+  await page.getByLabel("Status").selectOption("active");
+  await page.getByRole("button", { name: "Edit dash-steer" }).click({ timeout: 15_000 });
+  const dialog = page.getByRole("dialog", { name: "Change dash-steer" });
+  assert.equal(await dialog.getByLabel("Daily cap (USD)").inputValue(), "50");
+  await dialog.getByLabel("Daily cap (USD)").fill("7");
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Changed dash-steer.").waitFor();
+  const changed = await ctx.kb.admin(`/v1/keys/${key.id}`);
+  assert.equal(changed.json.daily_usd_cap, 7);
+  await page.getByRole("row", { name: /dash-steer/ }).getByText("$1.00 / $7.00").waitFor();
+  // Cancelling changes nothing.
+  await page.getByRole("button", { name: "Edit dash-steer" }).click();
+  await dialog.getByLabel("Daily cap (USD)").fill("9999");
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  assert.equal((await ctx.kb.admin(`/v1/keys/${key.id}`)).json.daily_usd_cap, 7);
+});
+
+test("the approvals inbox shows what waits; approving or denying with a note decides it", async () => {
+  const key = await ctx.kb.issueKey({ label: "dash-approve", daily_usd_cap: 500, constraints: { approval_above_usd: 10 } });
+  const ask = (amount, customer) =>
+    ctx.kb.proxy(key.token, "/stripe/v1/payment_intents", {
+      body: `amount=${amount}&currency=usd&customer=${customer}`,
+      headers: { "content-type": "application/x-www-form-urlencoded", "keybrake-run-id": "run-42" },
+    });
+  const first = await ask(2500, "cus_dash1");
+  const second = await ask(4000, "cus_dash2");
+  assert.equal(first.status, 403, first.text);
+  assert.equal(second.status, 403, second.text);
+  await nav("Approvals").click();
+  const row = page.getByRole("row", { name: /cus_dash1/ });
+  await row.waitFor({ timeout: 15_000 });
+  const text = await row.textContent();
+  for (const part of ["dash-approve", "stripe", "POST /v1/payment_intents", "$25.00", "25.00 USD", "run-42", "pending"]) assert.ok(text.includes(part), `${part} in ${text}`);
+  assert.match(await row.locator("[data-expires]").textContent(), /^1[45]m \d\ds$/);
+  await page.screenshot({ path: path.join(shots, "approvals.png") });
+
+  await row.getByLabel("Note for dash-approve").fill("invoice 7");
+  await row.getByRole("button", { name: "Approve dash-approve" }).click();
+  await page.getByText("Approved $25.00 for dash-approve.").waitFor();
+  const approved = await ctx.kb.admin(`/v1/approvals/${first.headers.get("keybrake-approval-id")}`);
+  assert.equal(approved.json.status, "approved");
+  assert.equal(approved.json.note, "invoice 7");
+  await page.getByRole("row", { name: /cus_dash2/ }).getByRole("button", { name: "Deny dash-approve" }).click();
+  await page.getByText("Denied $40.00 for dash-approve.").waitFor();
+  assert.equal((await ctx.kb.admin(`/v1/approvals/${second.headers.get("keybrake-approval-id")}`)).json.status, "denied");
+  assert.equal((await ask(2500, "cus_dash1")).status, 200, "the approved request goes through");
+  await page.getByText("Nothing waits for you.").waitFor();
+});
+
+test("webhooks: register one from the page, see its secret once, its deliveries, and delete it", async () => {
+  await nav("Webhooks").click();
+  await page.getByLabel("Endpoint URL").fill("http://127.0.0.1:9/internal");
+  await page.getByLabel("Events").selectOption("key.revoked");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByText(/url must be https/).waitFor();
+  await page.getByLabel("Endpoint URL").fill("https://hooks.example.com/dash");
+  await page.getByLabel("Events").selectOption("key.revoked");
+  await page.getByLabel("Label prefix").fill("dash-hook-");
+  await page.getByRole("button", { name: "Register" }).click();
+  const secret = await page.locator("#webhook-secret").textContent({ timeout: 15_000 });
+  assert.match(secret, /^whsec_[0-9a-f]{64}$/);
+  ctx.kb.issuedTokens.set(secret, 1);
+  const section = page.getByRole("region", { name: "Webhook https://hooks.example.com/dash" });
+  await section.getByText("No deliveries yet.").waitFor();
+
+  // hooks.example.com cannot be reached from here: the delivery shows as failed.
+  const key = await ctx.kb.issueKey({ label: "dash-hook-1" });
+  await ctx.kb.admin(`/v1/keys/${key.id}`, { method: "DELETE" });
+  await section.getByRole("row", { name: /key\.revoked/ }).first().waitFor({ timeout: 20_000 });
+  assert.match(await section.getByRole("row", { name: /key\.revoked/ }).first().textContent(), /failed/);
+  await page.screenshot({ path: path.join(shots, "webhooks.png") });
+
+  await section.getByRole("button", { name: "Delete the webhook to https://hooks.example.com/dash" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete webhook" }).click();
+  await page.getByText("Deleted the webhook to https://hooks.example.com/dash.").waitFor();
+  assert.equal((await ctx.kb.admin("/v1/webhooks")).json.data.length, 0);
+  await nav("Keys").click();
+});
+
 test("on a phone the keys view still fits and works", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await nav("Keys").click();
