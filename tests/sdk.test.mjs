@@ -47,6 +47,28 @@ async function auditCount(keyId, expected) {
 }
 
 describe("stripe-node", () => {
+  test("a call above the approval threshold is an error naming the approval; approved, the same call succeeds once", async () => {
+    const { kb, stripe: fake } = ctx;
+    const key = await kb.issueKey({ daily_usd_cap: 500, constraints: { approval_above_usd: 100 } });
+    const stripe = stripeClient(key.token);
+    const params = { amount: 25_000, currency: "usd", customer: "cus_sdk_approval" };
+    const options = { idempotencyKey: `payout-${key.id}` };
+    let approvalId;
+    await assert.rejects(stripe.paymentIntents.create(params, options), (err) => {
+      assert.equal(err.statusCode, 403);
+      assert.equal(err.code, "approval_required");
+      approvalId = err.raw.approval_id;
+      assert.match(approvalId, /^apr_/);
+      assert.equal(err.headers["keybrake-approval-id"], approvalId);
+      return true;
+    });
+    assert.equal(received(fake, "cus_sdk_approval").length, 0);
+    assert.equal((await kb.admin(`/v1/approvals/${approvalId}/approve`, { method: "POST" })).status, 200);
+    const pi = await stripe.paymentIntents.create(params, options);
+    assert.equal(pi.amount, 25_000);
+    assert.equal(received(fake, "cus_sdk_approval").length, 1);
+  });
+
   test("creates a payment intent through Keybrake and surfaces its errors without retrying", async () => {
     const { kb, stripe: fake } = ctx;
     const key = await kb.issueKey({ daily_usd_cap: 25 });
