@@ -147,21 +147,10 @@ function keysView(section, params) {
     field("Label prefix", el("input", { name: "label_prefix", value: filters.label_prefix, type: "search", autocomplete: "off" })),
     el("button", { type: "button", class: "danger", id: "revoke-all", onclick: () => revokeAll() }, "Revoke all matching…"),
   );
-  form.addEventListener("input", () => {
-    for (const k of Object.keys(filters)) filters[k] = form.elements[k].value;
-    clearTimeout(form.pending);
-    form.pending = setTimeout(() => view.refresh().catch(failed), 250);
-  });
+  liveFilters(form, filters, () => view.refresh());
   const body = el("tbody");
-  const table = el(
-    "table",
-    { class: "keys" },
-    el("caption", { class: "visually-hidden" }, "Vault keys"),
-    el("thead", {}, el("tr", {}, ["Label", "Vendor", "Status", "Spend today", "Expires in", "Allowed endpoints", ""].map((h) => el("th", { scope: "col" }, h)))),
-    body,
-  );
   const more = el("p", { class: "muted" });
-  section.append(el("h2", {}, "Keys"), form, el("div", { class: "scroll" }, table), more);
+  section.append(el("h2", {}, "Keys"), form, dataTable("keys", "Vault keys", ["Label", "Vendor", "Status", "Spend today", "Expires in", "Allowed endpoints", ""], body), more);
 
   let rows = [];
   const tick = setInterval(() => {
@@ -277,27 +266,13 @@ function approvalsView(section, params) {
     field("Status", select("status", ["pending", "approved", "denied", "expired", "used", ["", "any"]], filters.status)),
     field("Label prefix", el("input", { name: "label_prefix", value: filters.label_prefix, type: "search", autocomplete: "off" })),
   );
-  form.addEventListener("input", () => {
-    for (const k of Object.keys(filters)) filters[k] = form.elements[k].value;
-    clearTimeout(form.pending);
-    form.pending = setTimeout(() => view.refresh().catch(failed), 250);
-  });
+  liveFilters(form, filters, () => view.refresh());
   const body = el("tbody");
   section.append(
     el("h2", {}, "Approvals"),
     el("p", { class: "muted" }, "Calls above a key's approval threshold wait here. Approving lets that exact request through once, on the cost already held; denying releases it."),
     form,
-    el(
-      "div",
-      { class: "scroll" },
-      el(
-        "table",
-        { class: "approvals" },
-        el("caption", { class: "visually-hidden" }, "Approvals"),
-        el("thead", {}, el("tr", {}, ["Label", "Request", "Amount", "Customer or recipients", "Run", "Status", "Time left", "Decision"].map((h) => el("th", { scope: "col" }, h)))),
-        body,
-      ),
-    ),
+    dataTable("approvals", "Approvals", ["Label", "Request", "Amount", "Customer or recipients", "Run", "Status", "Time left", "Decision"], body),
   );
   const tick = setInterval(() => {
     for (const cell of body.querySelectorAll("[data-expires]")) cell.textContent = duration(Number(cell.dataset.expires) - Date.now());
@@ -578,17 +553,7 @@ function auditView(section, params) {
   section.append(
     el("h2", {}, filters.key_id ? `Audit of ${filters.key_id}` : "Audit"),
     form,
-    el(
-      "div",
-      { class: "scroll" },
-      el(
-        "table",
-        { class: "audit" },
-        el("caption", { class: "visually-hidden" }, "Audit log, newest first"),
-        el("thead", {}, el("tr", {}, ["Time", "Key", "Label", "Vendor", "Call", "Decision", "Why", "Vendor status", "Cost"].map((h) => el("th", { scope: "col" }, h)))),
-        body,
-      ),
-    ),
+    dataTable("audit", "Audit log, newest first", ["Time", "Key", "Label", "Vendor", "Call", "Decision", "Why", "Vendor status", "Cost"], body),
     el("nav", { class: "pager", "aria-label": "Audit pages" }, newer, older),
   );
 
@@ -643,6 +608,24 @@ function field(text, control) {
   const id = `f-${control.getAttribute("name")}`;
   control.id = id;
   return el("div", { class: "field" }, el("label", { for: id }, text), control);
+}
+
+/** A scrolling table with a caption for screen readers and a header row. */
+function dataTable(cls, caption, headers, body) {
+  return el(
+    "div",
+    { class: "scroll" },
+    el("table", { class: cls }, el("caption", { class: "visually-hidden" }, caption), el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))), body),
+  );
+}
+
+/** Copies a filter form's fields into `filters` as they are typed, refreshing the view shortly after. */
+function liveFilters(form, filters, refresh) {
+  form.addEventListener("input", () => {
+    for (const k of Object.keys(filters)) filters[k] = form.elements[k].value;
+    clearTimeout(form.pending);
+    form.pending = setTimeout(() => refresh().catch(failed), 250);
+  });
 }
 
 function select(name, options, value) {

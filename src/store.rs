@@ -258,6 +258,32 @@ impl Filter {
         }
     }
 
+    /// An optional `column = ?`.
+    fn equals(&mut self, column: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.add(&format!("{column} = ?"), [text(v)]);
+        }
+    }
+
+    /// A listing's page: newest first, `limit` rows after the cursor.
+    async fn newest_page<T: serde::de::DeserializeOwned>(
+        mut self,
+        db: &D1Database,
+        head: &str,
+        cursor: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<T>> {
+        self.before(cursor);
+        self.prepare(
+            db,
+            head,
+            &format!("ORDER BY created_at DESC, id DESC LIMIT {limit}"),
+        )?
+        .all()
+        .await?
+        .results()
+    }
+
     fn prepare(self, db: &D1Database, head: &str, tail: &str) -> Result<D1PreparedStatement> {
         let sql = format!("{head} {} {tail}", self.sql());
         db.prepare(sql).bind(&self.args)
@@ -338,24 +364,13 @@ pub async fn list_keys(db: &D1Database, q: &KeyQuery, now: i64) -> Result<Vec<Ke
         Some(KeyStatus::Expired) => f.add("revoked_at IS NULL AND expires_at <= ?", [num(now)]),
         None => {}
     }
-    if let Some(v) = &q.vendor {
-        f.add("vendor = ?", [text(v)]);
-    }
+    f.equals("vendor", q.vendor.as_deref());
     if let Some(p) = &q.label_prefix {
         f.label_prefix(p);
     }
-    if let Some(i) = &q.issuer_id {
-        f.add("issuer_id = ?", [text(i)]);
-    }
-    f.before(q.cursor.as_ref());
-    f.prepare(
-        db,
-        "SELECT * FROM keys",
-        &format!("ORDER BY created_at DESC, id DESC LIMIT {}", q.limit),
-    )?
-    .all()
-    .await?
-    .results()
+    f.equals("issuer_id", q.issuer_id.as_deref());
+    f.newest_page(db, "SELECT * FROM keys", q.cursor.as_ref(), q.limit)
+        .await
 }
 
 /// A live key to revoke, and the issuer that holds a count of it.
@@ -534,24 +549,18 @@ pub async fn list_approvals(
         Some(s) => f.add("status = ?", [text(s.as_str())]),
         None => {}
     }
-    if let Some(k) = &q.key_id {
-        f.add("key_id = ?", [text(k)]);
-    }
+    f.equals("key_id", q.key_id.as_deref());
     if let Some(p) = &q.label_prefix {
         f.label_prefix(p);
     }
-    if let Some(i) = &q.issuer_id {
-        f.add("issuer_id = ?", [text(i)]);
-    }
-    f.before(q.cursor.as_ref());
-    f.prepare(
+    f.equals("issuer_id", q.issuer_id.as_deref());
+    f.newest_page(
         db,
         "SELECT id, created_at, label, vendor, issuer_id, body FROM approvals",
-        &format!("ORDER BY created_at DESC, id DESC LIMIT {}", q.limit),
-    )?
-    .all()
-    .await?
-    .results()
+        q.cursor.as_ref(),
+        q.limit,
+    )
+    .await
 }
 
 /// A webhook endpoint (its secret is derived, never stored).
@@ -817,15 +826,11 @@ pub async fn usage(db: &D1Database, q: &UsageQuery) -> Result<Vec<UsageRow>> {
     // An approval's later steps (`apr_…:approved`) are audit rows but not
     // calls: the call itself has its own row.
     f.add("id NOT LIKE 'apr\\_%' ESCAPE '\\'", []);
-    if let Some(v) = &q.vendor {
-        f.add("vendor = ?", [text(v)]);
-    }
+    f.equals("vendor", q.vendor.as_deref());
     if let Some(p) = &q.label_prefix {
         f.label_prefix(p);
     }
-    if let Some(k) = &q.key_id {
-        f.add("key_id = ?", [text(k)]);
-    }
+    f.equals("key_id", q.key_id.as_deref());
     if let Some(i) = &q.issuer_id {
         f.add(
             "key_id IN (SELECT id FROM keys WHERE issuer_id = ?)",
@@ -931,27 +936,15 @@ pub struct AuditQuery {
 
 pub async fn list_audit(db: &D1Database, q: &AuditQuery) -> Result<Vec<AuditRow>> {
     let mut f = Filter::default();
-    if let Some(k) = &q.key_id {
-        f.add("key_id = ?", [text(k)]);
-    }
-    if let Some(l) = &q.label {
-        f.add("label = ?", [text(l)]);
-    }
+    f.equals("key_id", q.key_id.as_deref());
+    f.equals("label", q.label.as_deref());
     if let Some(p) = &q.label_prefix {
         f.label_prefix(p);
     }
-    if let Some(v) = &q.vendor {
-        f.add("vendor = ?", [text(v)]);
-    }
-    if let Some(d) = &q.decision {
-        f.add("decision = ?", [text(d)]);
-    }
-    if let Some(t) = &q.trace_id {
-        f.add("trace_id = ?", [text(t)]);
-    }
-    if let Some(r) = &q.run_id {
-        f.add("run_id = ?", [text(r)]);
-    }
+    f.equals("vendor", q.vendor.as_deref());
+    f.equals("decision", q.decision.as_deref());
+    f.equals("trace_id", q.trace_id.as_deref());
+    f.equals("run_id", q.run_id.as_deref());
     if let Some(i) = &q.issuer_id {
         f.add(
             "key_id IN (SELECT id FROM keys WHERE issuer_id = ?)",
@@ -964,15 +957,8 @@ pub async fn list_audit(db: &D1Database, q: &AuditQuery) -> Result<Vec<AuditRow>
     if let Some(u) = q.until {
         f.add("created_at < ?", [num(u)]);
     }
-    f.before(q.cursor.as_ref());
-    f.prepare(
-        db,
-        "SELECT * FROM audit",
-        &format!("ORDER BY created_at DESC, id DESC LIMIT {}", q.limit),
-    )?
-    .all()
-    .await?
-    .results()
+    f.newest_page(db, "SELECT * FROM audit", q.cursor.as_ref(), q.limit)
+        .await
 }
 
 #[cfg(test)]

@@ -32,14 +32,13 @@ test("the Worker's error codes, OpenAPI's and the client's are the same list", (
   assert.deepEqual(classes, rust.filter((c) => !plain.includes(c)), "clients/workers error classes");
 });
 
-// The release module, gzipped (level 9, as `npm run bench` reports it).
-// Built for size it weighed 385,516 bytes when issue 13's goal of 390 KiB
-// was met. Since: approvals and steering a live key (PATCH, pause) added
-// 33 KB of serde (de)serializers and routes (419,087 bytes), webhooks and
-// the Queues binding 23 KB more (441,768 bytes). The budget leaves a little
-// room above that. Lower it as the module shrinks; raising it needs a
-// reason in the commit.
-const WASM_BUDGET_BYTES = 446_000;
+// The release module, gzipped as measured here (Node's zlib, level 9).
+// Built for size it met issue 13's goal of 390 KiB; approvals, steering a
+// live key (PATCH, pause) and webhooks with the Queues binding have since
+// added about 50 KB of serde (de)serializers and routes: 442,940 bytes
+// now. The budget leaves a little room above that. Lower it as the module
+// shrinks; raising it needs a reason in the commit.
+const WASM_BUDGET_BYTES = 447_000;
 
 test("the release wasm stays within its budget", () => {
   const wasm = readFileSync(path.join(process.env.KEYBRAKE_BUILD_DIR ?? path.join(root, "build"), "index_bg.wasm"));

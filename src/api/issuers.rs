@@ -12,7 +12,7 @@ use crate::core::ceilings::{Ceilings, FIELDS};
 use crate::core::duration::parse_duration_secs;
 use crate::core::time::to_rfc3339;
 use crate::core::token::{mint_issuer_token, IssuerId};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::{self, EnvConfig};
 use crate::issuer::{IssuerClient, IssuerRecord, IssuerState};
 use crate::store;
@@ -195,6 +195,8 @@ pub async fn revoke(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
         }
     }
     let revoked = revoke_keys(env, &keys, now).await?;
+    // Sent on every call, so revoking again resends an event the queue
+    // refused (a retried revocation changes nothing else).
     let told = crate::webhooks::emit(
         env,
         "issuer.revoked",
@@ -204,6 +206,10 @@ pub async fn revoke(id: &str, env: &Env, now: i64) -> ApiResult<Response> {
     .await;
     if let Err(e) = told {
         worker::console_error!("issuer {id}: the issuer.revoked event was not queued: {e}");
+        return Err(ApiError::new(
+            ErrorCode::InternalError,
+            format!("issuer {id} and its keys are revoked, but its issuer.revoked event could not be queued; revoke it again to send it"),
+        ));
     }
     let mut out = issuer_json(&state.record, now);
     out["revoked_keys"] = json!(revoked);
