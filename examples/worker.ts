@@ -2,6 +2,7 @@
 // binding. Each route is one of the product brief's patterns.
 import type { PayoutParams } from "./approval-workflow";
 import type { Env } from "./env";
+import { chargeThroughMcp } from "./mcp-agent";
 import { chargeCustomer } from "./per-request";
 import { chargeAndNotify } from "./two-vendors";
 
@@ -15,6 +16,7 @@ export default {
     const route = `${request.method} ${url.pathname}`;
     if (route === "POST /charge") return chargeCustomer(request, env);
     if (route === "POST /charge-and-notify") return chargeAndNotify(request, env);
+    if (route === "POST /mcp-charge") return chargeThroughMcp(request, env);
     if (route === "POST /billing") {
       const params = await request.json<{ customerId: string; amountCents: number; runId: string; failIssueOnce?: boolean }>();
       const instance = await env.BILLING_WORKFLOW.create({ params });

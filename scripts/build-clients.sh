@@ -11,4 +11,5 @@ bin=node_modules/.bin
 "$bin/tsc" -p examples
 "$bin/esbuild" examples/worker.ts --bundle --format=esm --platform=neutral --target=es2022 \
   --external:'cloudflare:*' --alias:@keybrake/workers=./clients/workers/src/index.ts \
+  --main-fields=module,main --conditions=workerd,worker,browser \
   --outfile=build/examples/worker.js --log-level=warning

@@ -8,6 +8,7 @@ export PATH="$HOME/.cargo/bin:$PATH" CI="${CI:-true}" WRANGLER_SEND_METRICS=fals
 
 scripts/setup.sh
 scripts/setup-browser.sh
+scripts/setup-python.sh
 cargo test --quiet
 scripts/build.sh
 scripts/build-clients.sh

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod issuer;
 pub mod ledger;
+pub mod mcp;
 pub mod objects;
 pub mod proxy;
 pub mod retention;
@@ -53,6 +54,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = url.path().to_owned();
     let query = url.query().map(str::to_owned);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+
+    // The MCP server, at `/mcp` on every host (no vendor has that path),
+    // the proxy's host-style ones included.
+    if segments == ["mcp"] {
+        return mcp::handle(req, env, ctx).await;
+    }
 
     // Proxy, by host (`stripe.<anything>`: for SDKs that cannot add a path
     // prefix) or by path (`/<vendor>/<vendor path>`).
@@ -107,7 +114,7 @@ async fn proxy_or_fail(
     vendor_path: &str,
     query: Option<String>,
 ) -> Result<Response> {
-    match proxy::handle(req, env, ctx, vendor, vendor_path, query).await {
+    match proxy::handle(req, env, ctx, vendor, vendor_path, query, None).await {
         Ok(response) => Ok(response),
         // A runtime failure (the key's object unreachable, storage): nothing
         // was forwarded, and the details stay in the logs.

@@ -48,6 +48,8 @@ use crate::vendors::{
 /// Largest request body Keybrake will read and price.
 const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// `via`: how the call arrived when not as plain HTTP (`mcp`), for the
+/// audit row; the path through here is the same.
 pub async fn handle(
     mut req: Request,
     env: Env,
@@ -55,6 +57,7 @@ pub async fn handle(
     vendor: &'static dyn Vendor,
     vendor_path: &str,
     query: Option<String>,
+    via: Option<&'static str>,
 ) -> Result<Response> {
     let request_id = request_id();
     let started = now_ms();
@@ -80,6 +83,7 @@ pub async fn handle(
             "send a Keybrake vault key (kbk_…) as Authorization: Bearer",
         );
         let mut row = orphan_row(&request_id, None, vendor, &method, vendor_path, &error, now);
+        row.via = via.map(str::to_owned);
         row.trace_id = trace_id;
         row.run_id = run_id.and_then(|r| r.ok());
         CallLog::of_row(&row, started).write();
@@ -145,6 +149,7 @@ pub async fn handle(
             trace_id,
             run_id: run_id.and_then(|r| r.ok()),
             facts,
+            via: via.map(str::to_owned),
         },
         object: VaultKeyClient::for_key(&env, key_id.as_str())?,
         env,
@@ -172,7 +177,7 @@ pub async fn handle(
 
 /// Step 1, authenticate: the vault key's shape and checksum, offline. The
 /// key id it names and the token itself.
-fn authenticate(headers: &Headers) -> Option<(KeyId, String)> {
+pub(crate) fn authenticate(headers: &Headers) -> Option<(KeyId, String)> {
     let token = presented_token(headers)?;
     let key_id = parse_token(&token).ok()?;
     Some((key_id, token))
@@ -354,6 +359,7 @@ impl Call {
                     );
                     row.trace_id = attempt.trace_id.clone();
                     row.run_id = attempt.run_id.clone();
+                    row.via = attempt.via.clone();
                     audit_orphan(env.clone(), row).await;
                 }
                 Err(deny(*vendor, &error, request_id, owner))
@@ -726,7 +732,7 @@ fn presented_token(headers: &Headers) -> Option<String> {
     None
 }
 
-async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, ApiError> {
     if let Ok(Some(len)) = req.headers().get("content-length") {
         if len.parse::<usize>().is_ok_and(|n| n > MAX_BODY_BYTES) {
             return Err(ApiError::new(
@@ -926,6 +932,7 @@ fn orphan_row(
         created_at: now,
         trace_id: None,
         run_id: None,
+        via: None,
     }
 }
 

@@ -96,6 +96,9 @@ pub struct AuditRow {
     pub trace_id: Option<String>,
     #[serde(default)]
     pub run_id: Option<String>,
+    /// `mcp` for a call made through the MCP endpoint (0009).
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 fn text(s: &str) -> JsValue {
@@ -719,8 +722,8 @@ fn insert_audit_statement(
     let vendor = record.map(|r| r.vendor.as_str()).or(row.vendor.as_deref());
     db.prepare(
         "INSERT OR IGNORE INTO audit (id, key_id, label, vendor, method, path, decision, code, message,
-                                      upstream_status, cost_micros, created_at, trace_id, run_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                      upstream_status, cost_micros, created_at, trace_id, run_id, via)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&[
         text(&row.id),
@@ -737,6 +740,7 @@ fn insert_audit_statement(
         num(row.created_at),
         opt_text(row.trace_id.as_deref()),
         opt_text(row.run_id.as_deref()),
+        opt_text(row.via.as_deref()),
     ])
 }
 

@@ -35,10 +35,11 @@ test("the Worker's error codes, OpenAPI's and the client's are the same list", (
 // The release module, gzipped as measured here (Node's zlib, level 9).
 // Built for size it met issue 13's goal of 390 KiB; approvals, steering a
 // live key (PATCH, pause) and webhooks with the Queues binding have since
-// added about 50 KB of serde (de)serializers and routes: 442,940 bytes
-// now. The budget leaves a little room above that. Lower it as the module
-// shrinks; raising it needs a reason in the commit.
-const WASM_BUDGET_BYTES = 447_000;
+// added about 50 KB of serde (de)serializers and routes (442,940 bytes),
+// the MCP server 23 KB more (its tools' schemas and the JSON-RPC layer):
+// 466,488 bytes now. The budget leaves a little room above that. Lower it
+// as the module shrinks; raising it needs a reason in the commit.
+const WASM_BUDGET_BYTES = 471_000;
 
 test("the release wasm stays within its budget", () => {
   const wasm = readFileSync(path.join(process.env.KEYBRAKE_BUILD_DIR ?? path.join(root, "build"), "index_bg.wasm"));

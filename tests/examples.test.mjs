@@ -76,6 +76,21 @@ test("workflow: issue, charge and revoke as steps; a retried issue step leaves o
   assert.equal(received(ctx.stripe, "cus_ex4").length, 1);
 });
 
+test("MCP agent: a Worker's MCP client reaches Keybrake over the service binding, sees the key's tools and pays", async () => {
+  const res = await call("/mcp-charge", { body: { customerId: "cus_ex_mcp", amountCents: 1200, runId: "ex_mcp" } });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json.tools.sort(), ["stripe_create_payment_intent", "stripe_request", "stripe_retrieve_payment_intent"]);
+  assert.equal(res.json.isError, false, res.json.text);
+  assert.equal(res.json.payment.amount, 1200);
+  assert.match(res.json.text, /Charged \$12\.00/);
+  const [upstream] = received(ctx.stripe, "cus_ex_mcp");
+  assert.equal(upstream.headers.authorization, `Bearer ${ctx.stripe.secret}`);
+  const [key] = await keysLabelled("mcp-agent-ex_mcp");
+  assert.equal(key.status, "revoked");
+  const rows = await ctx.kb.auditUntil({ key_id: key.id }, (r) => r.length >= 1);
+  assert.equal(rows[0].via, "mcp");
+});
+
 /** A workflow's status once it stops running, or once `until(status)` holds. */
 async function workflowStatus(path, until = (s) => s.status === "complete" || s.status === "errored") {
   let status;

@@ -36,6 +36,7 @@ pub fn entry_json(r: &AuditRow) -> Value {
         "created_at": to_rfc3339(r.created_at),
         "trace_id": r.trace_id,
         "run_id": r.run_id,
+        "via": r.via,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod email;
 pub mod endpoint;
 pub mod form;
+pub mod mcp;
 pub mod money;
 #[cfg(test)]
 mod proptests;

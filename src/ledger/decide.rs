@@ -852,6 +852,7 @@ mod tests {
             trace_id: None,
             run_id: None,
             facts: CallFacts::default(),
+            via: None,
         }
     }
 

@@ -144,6 +144,9 @@ pub struct Attempt {
     /// What the vendor read from the request, for the key's constraints.
     #[serde(default)]
     pub facts: CallFacts,
+    /// How the call arrived when not as plain HTTP (`mcp`), for the audit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// The object's answer to an `Attempt`.
@@ -418,6 +421,7 @@ mod tests {
             trace_id: None,
             run_id: None,
             facts: CallFacts::default(),
+            via: None,
         }
     }
 

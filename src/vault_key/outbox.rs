@@ -56,7 +56,7 @@ impl VaultKey {
             let rows: Vec<store::AuditRow> = self.query(
                 &format!(
                     "SELECT request_id AS id, created_at, method, path, decision, code, message,
-                            upstream_status, cost AS cost_micros, trace_id, run_id
+                            upstream_status, cost AS cost_micros, trace_id, run_id, via
                      FROM outbox WHERE settled = 1 ORDER BY created_at LIMIT {FLUSH_BATCH}"
                 ),
                 vec![],

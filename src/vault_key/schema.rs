@@ -9,6 +9,7 @@ pub(super) const COLUMNS_ADDED: &[(&str, &str, &str)] = &[
     ("outbox", "trace_id", "trace_id TEXT"),
     ("outbox", "run_id", "run_id TEXT"),
     ("idempotency", "at", "at INTEGER NOT NULL DEFAULT 0"),
+    ("outbox", "via", "via TEXT"),
 ];
 
 pub(super) const SCHEMA: &str = "
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   cost INTEGER NOT NULL,
   settled INTEGER NOT NULL,
   trace_id TEXT,
-  run_id TEXT
+  run_id TEXT,
+  via TEXT
 );
 CREATE TABLE IF NOT EXISTS leases (
   budget TEXT NOT NULL,

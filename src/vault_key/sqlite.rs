@@ -131,8 +131,8 @@ impl KeyStore for VaultKey {
         self.run(
             "INSERT OR REPLACE INTO outbox
                (request_id, created_at, method, path, decision, code, message, upstream_status, cost, settled,
-                trace_id, run_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                trace_id, run_id, via)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
             vec![
                 attempt.request_id.as_str().into(),
                 attempt.now.into(),
@@ -145,6 +145,7 @@ impl KeyStore for VaultKey {
                 (settled as i64).into(),
                 attempt.trace_id.as_deref().into(),
                 attempt.run_id.as_deref().into(),
+                attempt.via.as_deref().into(),
             ],
         )
     }

@@ -367,6 +367,18 @@ pub trait Vendor: Sync {
 
     /// The error body the vendor's SDK understands, carrying Keybrake's code.
     fn error_body(&self, error: &ApiError) -> Value;
+
+    /// Its common calls as MCP tools with typed arguments (the generic
+    /// `<vendor>_request` tool covers the rest of the catalogue).
+    fn tools(&self) -> &'static [crate::core::mcp::Tool] {
+        &[]
+    }
+
+    /// Path placeholders a key fills itself (Twilio's `AccountSid`).
+    fn tool_placeholders(&self, key: &KeyId) -> Vec<(&'static str, String)> {
+        let _ = key;
+        Vec::new()
+    }
 }
 
 /// How a request header is treated on a call to `vendor`.
@@ -500,5 +512,61 @@ mod tests {
             "not in the catalogue:\n{}",
             unclassified.join("\n")
         );
+    }
+
+    /// Every curated MCP tool names an endpoint its vendor's catalogue
+    /// reads or prices (a tool for a refused endpoint could only fail), and
+    /// describes its arguments as a JSON Schema object.
+    #[test]
+    fn every_tool_is_a_classified_endpoint_with_an_object_schema() {
+        use crate::core::catalogue::Rule;
+        use crate::core::mcp::sample_path;
+        let none = OperatorCatalogue::default();
+        let mut names = std::collections::HashSet::new();
+        for vendor in all() {
+            for tool in vendor.tools() {
+                assert!(names.insert(tool.name), "{} twice", tool.name);
+                assert!(tool.name.starts_with(vendor.name()), "{}", tool.name);
+                let schema: Value = serde_json::from_str(tool.input_schema).unwrap();
+                assert_eq!(schema["type"], "object", "{}", tool.name);
+                let path = canonicalize(&sample_path(
+                    tool,
+                    &[("AccountSid", "AC00000000000000000000000000000001".into())],
+                ))
+                .unwrap();
+                let usable = |rule: Option<bool>| rule.unwrap_or(false);
+                let ok = match vendor.name() {
+                    "stripe" => usable(
+                        match classify(stripe::CATALOGUE, &none, "stripe", tool.method, &path) {
+                            Classified::Builtin(Rule::Refused(_) | Rule::Never(_))
+                            | Classified::Unknown => None,
+                            _ => Some(true),
+                        },
+                    ),
+                    "twilio" => usable(
+                        match classify(twilio::CATALOGUE, &none, "twilio", tool.method, &path) {
+                            Classified::Builtin(Rule::Refused(_) | Rule::Never(_))
+                            | Classified::Unknown => None,
+                            _ => Some(true),
+                        },
+                    ),
+                    _ => usable(
+                        match classify(resend::CATALOGUE, &none, "resend", tool.method, &path) {
+                            Classified::Builtin(Rule::Refused(_) | Rule::Never(_))
+                            | Classified::Unknown => None,
+                            _ => Some(true),
+                        },
+                    ),
+                };
+                assert!(
+                    ok,
+                    "{}: {} {} is not usable in the catalogue",
+                    tool.name,
+                    tool.method,
+                    path.as_str()
+                );
+            }
+        }
+        assert!(names.len() >= 15);
     }
 }

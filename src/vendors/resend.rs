@@ -11,6 +11,7 @@ use crate::core::body::BodyShape;
 use crate::core::catalogue::{entry, Entry, Rule};
 use crate::core::constraints::CallFacts;
 use crate::core::email::addresses;
+use crate::core::mcp::Tool;
 use crate::error::{ApiError, ApiResult};
 
 pub struct Resend;
@@ -280,6 +281,10 @@ impl Vendor for Resend {
     /// `message` as it expects, plus Keybrake's `code`. The name is
     /// Keybrake's code, never `rate_limit_exceeded`: a spent cap is not a
     /// reason to retry.
+    fn tools(&self) -> &'static [Tool] {
+        TOOLS
+    }
+
     fn error_body(&self, error: &ApiError) -> Value {
         let mut body = json!({
             "statusCode": error.status(),
@@ -296,6 +301,40 @@ impl Vendor for Resend {
         body
     }
 }
+
+/// The common calls as MCP tools (`core::mcp`).
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "resend_send_email",
+        title: "Send an email",
+        description: "Sends one email through Resend.",
+        cost: "RESEND_USD_PER_EMAIL per recipient",
+        method: "POST",
+        path: "/emails",
+        input_schema: r#"{"type":"object","properties":{"from":{"type":"string"},"to":{"oneOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"subject":{"type":"string"},"html":{"type":"string"},"text":{"type":"string"},"cc":{"type":"array","items":{"type":"string"}},"bcc":{"type":"array","items":{"type":"string"}},"reply_to":{"type":"string"}},"required":["from","to","subject"]}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "resend_send_batch",
+        title: "Send a batch of emails",
+        description: "Sends up to 100 emails in one call.",
+        cost: "RESEND_USD_PER_EMAIL per recipient of every email",
+        method: "POST",
+        path: "/emails/batch",
+        input_schema: r#"{"type":"object","properties":{"emails":{"type":"array","minItems":1,"maxItems":100,"items":{"type":"object"}}},"required":["emails"],"additionalProperties":false}"#,
+        body_from: Some("emails"),
+    },
+    Tool {
+        name: "resend_get_email",
+        title: "Get an email",
+        description: "Reads an email Resend sent, by id.",
+        cost: "free",
+        method: "GET",
+        path: "/emails/{id}",
+        input_schema: r#"{"type":"object","properties":{"id":{"type":"string"}},"required":["id"],"additionalProperties":false}"#,
+        body_from: None,
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ use crate::core::body::BodyShape;
 use crate::core::catalogue::{entry, Entry, Rule};
 use crate::core::constraints::CallFacts;
 use crate::core::form::KeyGrammar;
+use crate::core::mcp::Tool;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use serde_json::{json, Value};
 
@@ -510,6 +511,10 @@ impl Vendor for Stripe {
         Ok(read)
     }
 
+    fn tools(&self) -> &'static [Tool] {
+        TOOLS
+    }
+
     fn error_body(&self, error: &ApiError) -> Value {
         let mut inner = json!({
             "type": "invalid_request_error",
@@ -532,6 +537,111 @@ impl Vendor for Stripe {
         body
     }
 }
+
+/// The common calls as MCP tools (`core::mcp`); amounts are in the
+/// currency's smallest unit, as Stripe takes them.
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "stripe_create_payment_intent",
+        title: "Create a payment intent",
+        description: "Creates a Stripe PaymentIntent for an amount in the currency's smallest unit (cents for USD).",
+        cost: "the payment's amount, in USD",
+        method: "POST",
+        path: "/v1/payment_intents",
+        input_schema: r#"{"type":"object","properties":{"amount":{"type":"integer","minimum":1,"description":"in the smallest currency unit"},"currency":{"type":"string","description":"three-letter ISO code, lowercase"},"customer":{"type":"string"},"description":{"type":"string"},"payment_method":{"type":"string"},"confirm":{"type":"boolean"},"metadata":{"type":"object","additionalProperties":{"type":"string"}}},"required":["amount","currency"]}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_retrieve_payment_intent",
+        title: "Retrieve a payment intent",
+        description: "Reads a Stripe PaymentIntent by id.",
+        cost: "free",
+        method: "GET",
+        path: "/v1/payment_intents/{id}",
+        input_schema: r#"{"type":"object","properties":{"id":{"type":"string","description":"pi_…"}},"required":["id"],"additionalProperties":false}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_confirm_payment_intent",
+        title: "Confirm a payment intent",
+        description: "Confirms a PaymentIntent this key created.",
+        cost: "free up to the amount the key paid for it; a higher amount costs the difference",
+        method: "POST",
+        path: "/v1/payment_intents/{id}/confirm",
+        input_schema: r#"{"type":"object","properties":{"id":{"type":"string"},"payment_method":{"type":"string"}},"required":["id"]}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_capture_payment_intent",
+        title: "Capture a payment intent",
+        description: "Captures an authorized PaymentIntent this key created.",
+        cost: "free up to the amount the key paid for it",
+        method: "POST",
+        path: "/v1/payment_intents/{id}/capture",
+        input_schema: r#"{"type":"object","properties":{"id":{"type":"string"},"amount_to_capture":{"type":"integer","minimum":1}},"required":["id"]}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_cancel_payment_intent",
+        title: "Cancel a payment intent",
+        description: "Cancels a PaymentIntent.",
+        cost: "free",
+        method: "POST",
+        path: "/v1/payment_intents/{id}/cancel",
+        input_schema: r#"{"type":"object","properties":{"id":{"type":"string"},"cancellation_reason":{"type":"string","enum":["duplicate","fraudulent","requested_by_customer","abandoned"]}},"required":["id"]}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_create_refund",
+        title: "Refund a payment",
+        description: "Refunds all or part of a PaymentIntent this key created.",
+        cost: "the refunded share of what the key paid for the payment",
+        method: "POST",
+        path: "/v1/refunds",
+        input_schema: r#"{"type":"object","properties":{"payment_intent":{"type":"string"},"amount":{"type":"integer","minimum":1,"description":"in the payment's smallest currency unit; all of it when left out"},"reason":{"type":"string","enum":["duplicate","fraudulent","requested_by_customer"]}},"required":["payment_intent"]}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_list_customers",
+        title: "List customers",
+        description: "Lists Stripe customers, newest first.",
+        cost: "free",
+        method: "GET",
+        path: "/v1/customers",
+        input_schema: r#"{"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100},"email":{"type":"string"},"starting_after":{"type":"string"}},"additionalProperties":false}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_retrieve_customer",
+        title: "Retrieve a customer",
+        description: "Reads a Stripe customer by id.",
+        cost: "free",
+        method: "GET",
+        path: "/v1/customers/{id}",
+        input_schema: r#"{"type":"object","properties":{"id":{"type":"string","description":"cus_…"}},"required":["id"],"additionalProperties":false}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_list_charges",
+        title: "List charges",
+        description: "Lists Stripe charges, newest first.",
+        cost: "free",
+        method: "GET",
+        path: "/v1/charges",
+        input_schema: r#"{"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100},"customer":{"type":"string"},"payment_intent":{"type":"string"},"starting_after":{"type":"string"}},"additionalProperties":false}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "stripe_retrieve_charge",
+        title: "Retrieve a charge",
+        description: "Reads a Stripe charge by id.",
+        cost: "free",
+        method: "GET",
+        path: "/v1/charges/{id}",
+        input_schema: r#"{"type":"object","properties":{"id":{"type":"string","description":"ch_…"}},"required":["id"],"additionalProperties":false}"#,
+        body_from: None,
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,7 @@ use crate::core::catalogue::{entry, Entry, Rule};
 use crate::core::constraints::CallFacts;
 use crate::core::endpoint::{canonicalize, CanonicalPath};
 use crate::core::form::KeyGrammar;
+use crate::core::mcp::Tool;
 use crate::core::money::Money;
 use crate::core::sms::{self, MAX_BODY_CHARS};
 use crate::core::token::{hex, KeyId};
@@ -412,6 +413,14 @@ impl Vendor for Twilio {
 
     /// twilio-node raises `RestException` with `code`, `message`,
     /// `moreInfo` and `details`: Keybrake's code rides in `details` too.
+    fn tools(&self) -> &'static [Tool] {
+        TOOLS
+    }
+
+    fn tool_placeholders(&self, key: &KeyId) -> Vec<(&'static str, String)> {
+        vec![("AccountSid", placeholder_sid(key))]
+    }
+
     fn error_body(&self, error: &ApiError) -> Value {
         let status = error.status();
         let mut body = json!({
@@ -433,6 +442,30 @@ impl Vendor for Twilio {
         body
     }
 }
+
+/// The common calls as MCP tools (`core::mcp`); the account is the key's.
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "twilio_send_message",
+        title: "Send a message",
+        description: "Sends an SMS (or MMS with MediaUrl) through Twilio. To is an E.164 number.",
+        cost: "the destination's price per segment (TWILIO_SMS_PRICES), or per MMS",
+        method: "POST",
+        path: "/2010-04-01/Accounts/{AccountSid}/Messages.json",
+        input_schema: r#"{"type":"object","properties":{"To":{"type":"string","description":"E.164, e.g. +15551234567"},"From":{"type":"string"},"MessagingServiceSid":{"type":"string"},"Body":{"type":"string"},"MediaUrl":{"type":"string"}},"required":["To"]}"#,
+        body_from: None,
+    },
+    Tool {
+        name: "twilio_get_message",
+        title: "Get a message",
+        description: "Reads a Twilio message by its SID.",
+        cost: "free",
+        method: "GET",
+        path: "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json",
+        input_schema: r#"{"type":"object","properties":{"Sid":{"type":"string","description":"SM…"}},"required":["Sid"],"additionalProperties":false}"#,
+        body_from: None,
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -219,6 +219,8 @@ export interface AuditEntry {
   created_at: string;
   trace_id?: string | null;
   run_id?: string | null;
+  /** `mcp` for a call made through Keybrake's MCP endpoint. */
+  via?: string | null;
 }
 
 export interface Page<T> {
@@ -341,6 +343,25 @@ export class Keybrake {
       this.#admin<Webhook & { deliveries: WebhookDelivery[] }>("GET", `/v1/webhooks/${encodeURIComponent(id)}`),
     delete: (id: string): Promise<Webhook> => this.#admin<Webhook>("DELETE", `/v1/webhooks/${encodeURIComponent(id)}`),
   };
+
+  /**
+   * Keybrake's MCP endpoint (`/mcp`), for an MCP client acting with `key`:
+   * `new StreamableHTTPClientTransport(kb.mcpUrl(key), kb.mcpOptions(key))`.
+   */
+  mcpUrl(key: KeyRef): URL {
+    void key;
+    return new URL(`${this.#origin}/mcp`);
+  }
+
+  /** The transport options that reach `mcpUrl` with `key` (over the service binding when there is one). */
+  mcpOptions(key: KeyRef): { requestInit: RequestInit; fetch: typeof fetch } {
+    const token = typeof key === "string" ? key : key.token;
+    const fetcher = this.#fetcher;
+    return {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+      fetch: ((input: RequestInfo | URL, init?: RequestInit) => fetcher.fetch(input instanceof URL ? input.toString() : input, init)) as typeof fetch,
+    };
+  }
 
   /** Revokes every outstanding key, or those matching the filter. */
   revokeAll(filter: KeyFilter = {}): Promise<{ revoked: number }> {
