@@ -26,20 +26,10 @@ use crate::vendors::{vendor_for, Vendor};
 /// The resource that describes the key itself.
 const KEY_RESOURCE: &str = "keybrake://key";
 
-fn json_response(status: u16, body: &Value) -> Result<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", "no-store")?;
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(serde_json::to_vec(body)?))
-}
-
 /// An HTTP-level refusal (no valid key): the JSON-RPC error shape, with the
 /// status the transport expects.
 fn refuse(status: u16, message: &str) -> Result<Response> {
-    let mut res = json_response(
+    let mut res = crate::http::json(
         status,
         &RpcError::new(Value::Null, -32001, message).to_json(),
     )?;
@@ -102,7 +92,7 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
     };
     let message = match parse(&body) {
         Ok(m) => m,
-        Err(e) => return json_response(400, &e.to_json()),
+        Err(e) => return crate::http::json(400, &e.to_json()),
     };
     let Some(id) = message.id.clone() else {
         // A notification (initialized, cancelled…): nothing to answer.
@@ -143,8 +133,8 @@ pub async fn handle(mut req: Request, env: Env, ctx: Context) -> Result<Response
         )),
     };
     match answer {
-        Ok(value) => json_response(200, &result(&id, value)),
-        Err(e) => json_response(200, &e.to_json()),
+        Ok(value) => crate::http::json(200, &result(&id, value)),
+        Err(e) => crate::http::json(200, &e.to_json()),
     }
 }
 
