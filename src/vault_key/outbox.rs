@@ -49,9 +49,15 @@ impl VaultKey {
         }
     }
 
+    /// Audit rows to D1, then approvals to D1 and events to the queue: a
+    /// queue that refuses events does not hold the audit back.
     pub(super) async fn flush_outbox(&self, record: &KeyRecord, now: i64) -> Result<()> {
+        self.flush_audit(record, now).await?;
         self.sync_approvals(record).await?;
-        self.flush_events().await?;
+        self.flush_events().await
+    }
+
+    async fn flush_audit(&self, record: &KeyRecord, now: i64) -> Result<()> {
         loop {
             let rows: Vec<store::AuditRow> = self.query(
                 &format!(
