@@ -378,7 +378,8 @@ impl Vendor for Twilio {
 
     fn header_use(&self, name: &str) -> HeaderUse {
         match name {
-            "accept-charset" => HeaderUse::Cosmetic,
+            // twilio-python names itself here, as a User-Agent would.
+            "accept-charset" | "x-twilio-client" => HeaderUse::Cosmetic,
             _ => HeaderUse::Dropped,
         }
     }
@@ -761,5 +762,18 @@ mod tests {
         assert_eq!(body["details"]["keybrake_code"], "cap_exhausted");
         let field = Twilio.error_body(&ApiError::field("To", "is wrong"));
         assert_eq!(field["details"]["param"], "To");
+    }
+
+    #[test]
+    fn the_sdks_own_client_header_passes_and_other_twilio_headers_are_refused() {
+        use crate::vendors::{header_use, HeaderUse};
+        assert_eq!(header_use(&Twilio, "x-twilio-client"), HeaderUse::Cosmetic);
+        for name in [
+            "x-twilio-webhook-enabled",
+            "i-twilio-idempotency-token",
+            "twilio-anything",
+        ] {
+            assert_eq!(header_use(&Twilio, name), HeaderUse::Refused, "{name}");
+        }
     }
 }
