@@ -1,13 +1,11 @@
+import type { KeybrakeEnv } from "@keybrake/workers";
 import type { PayoutParams } from "./approval-workflow";
 import type { AgentSession } from "./session";
 import type { BillingParams } from "./workflow";
 
-/** The bindings of the example Worker (examples/wrangler.toml). */
-export interface Env {
-  /** Service binding to the Keybrake Worker: no public hostname needed. */
-  KEYBRAKE: Fetcher;
-  /** Keybrake's admin token, a Worker Secret. (Not the Stripe secret.) */
-  KEYBRAKE_TOKEN: string;
+/** The bindings of the example Worker (examples/wrangler.toml): Keybrake's
+ * (the service binding and the token) and its own. */
+export interface Env extends KeybrakeEnv {
   BILLING_WORKFLOW: Workflow<BillingParams>;
   PAYOUT_WORKFLOW: Workflow<PayoutParams>;
   AGENT_SESSION: DurableObjectNamespace<AgentSession>;

@@ -1,7 +1,7 @@
-import { Keybrake } from "@keybrake/workers";
+import { fromEnv, type Keybrake } from "@keybrake/workers";
 import type { Env } from "./env";
 
-/** One client per Worker: over the service binding, with the admin token. */
+/** One client per Worker: over the service binding, with the token. */
 export function keybrake(env: Env): Keybrake {
-  return new Keybrake({ binding: env.KEYBRAKE, token: env.KEYBRAKE_TOKEN });
+  return fromEnv(env);
 }

@@ -15,6 +15,29 @@ export interface Fetcher {
   fetch(input: Request | string, init?: RequestInit): Promise<Response>;
 }
 
+/**
+ * The bindings an agent Worker needs to reach Keybrake. In its
+ * `wrangler.toml`:
+ *
+ * ```toml
+ * services = [{ binding = "KEYBRAKE", service = "keybrake" }]
+ * # and: wrangler secret put KEYBRAKE_TOKEN   (an issuer token, or the admin token)
+ * ```
+ *
+ * Extend it with the Worker's own bindings: `interface Env extends KeybrakeEnv { … }`.
+ */
+export interface KeybrakeEnv {
+  /** Service binding to the Keybrake Worker: no public hostname needed. */
+  KEYBRAKE: Fetcher;
+  /** A Worker Secret: an issuer token (`kbi_…`) or the admin token. Never a vendor secret. */
+  KEYBRAKE_TOKEN: string;
+}
+
+/** The client for a Worker bound as `KeybrakeEnv` describes. */
+export function fromEnv(env: KeybrakeEnv): Keybrake {
+  return new Keybrake({ binding: env.KEYBRAKE, token: env.KEYBRAKE_TOKEN });
+}
+
 export type KeybrakeOptions =
   | {
       /** A service binding to the Keybrake Worker (`env.KEYBRAKE`). */
