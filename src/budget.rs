@@ -10,7 +10,7 @@ use worker::*;
 
 use crate::core::money::Money;
 use crate::core::webhook::thresholds_crossed;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::objects::{
     answer, ask, load_record, no_operation, save_record, Answered, ObjectStub, Operation,
     RECORD_TABLE,
@@ -350,11 +350,7 @@ impl BudgetClient {
 
     /// The answer, or `None` when the budget does not exist.
     async fn call<O: Operation>(&self, ask: &O::Ask) -> Result<Option<O::Answer>> {
-        match self.stub.call::<O>(ask).await? {
-            Ok(answer) => Ok(Some(answer)),
-            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(Error::RustError(format!("budget {}: {e}", O::NAME))),
-        }
+        self.stub.call_known::<O>("budget", ask).await
     }
 
     pub async fn put(&self, record: &BudgetRecord) -> Result<BudgetRecord> {

@@ -166,19 +166,27 @@ fn budget_note(state: &KeyState) -> String {
     note
 }
 
-/// The key's tools: its vendor's curated ones its allowlist admits, and the
-/// generic request.
-fn tools(vendor: &dyn Vendor, key_id: &KeyId, state: &KeyState) -> Vec<Value> {
-    let allowlist = Allowlist::parse(&state.record.allowed_endpoints).ok();
+/// The vendor's curated tools the key's allowlist admits.
+fn admitted(vendor: &dyn Vendor, key_id: &KeyId, state: &KeyState) -> Vec<&'static Tool> {
+    let Ok(allowlist) = Allowlist::parse(&state.record.allowed_endpoints) else {
+        return Vec::new();
+    };
     let fixed = vendor.tool_placeholders(key_id);
-    let budget = budget_note(state);
-    let mut out: Vec<Value> = vendor
+    vendor
         .tools()
         .iter()
         .filter(|t| {
-            let sample = canonicalize(&sample_path(t, &fixed));
-            matches!((&allowlist, sample), (Some(a), Ok(p)) if a.allows(t.method, &p))
+            canonicalize(&sample_path(t, &fixed)).is_ok_and(|p| allowlist.allows(t.method, &p))
         })
+        .collect()
+}
+
+/// The key's tools: its vendor's curated ones its allowlist admits, and the
+/// generic request.
+fn tools(vendor: &dyn Vendor, key_id: &KeyId, state: &KeyState) -> Vec<Value> {
+    let budget = budget_note(state);
+    let mut out: Vec<Value> = admitted(vendor, key_id, state)
+        .into_iter()
         .map(|t| {
             json!({
                 "name": t.name,
@@ -227,11 +235,9 @@ async fn call(
     let request = if name == generic {
         generic_request(&args)
     } else {
-        let listed = tools(vendor, key_id, state);
-        let tool: &Tool = vendor
-            .tools()
-            .iter()
-            .find(|t| t.name == name && listed.iter().any(|l| l["name"] == t.name))
+        let tool = admitted(vendor, key_id, state)
+            .into_iter()
+            .find(|t| t.name == name)
             .ok_or_else(|| format!("no tool {name:?} for this key (tools/list names them)"))?;
         crate::core::mcp::tool_request(tool, &args, &vendor.tool_placeholders(key_id))
     };

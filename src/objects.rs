@@ -137,6 +137,20 @@ impl ObjectStub {
         refusal(O::NAME, status, &text).map(Err)
     }
 
+    /// The answer, or `None` when the object holds no record (it refused
+    /// `not_found`); any other refusal is an error naming `what` object.
+    pub async fn call_known<O: Operation>(
+        &self,
+        what: &str,
+        ask: &O::Ask,
+    ) -> Result<Option<O::Answer>> {
+        match self.call::<O>(ask).await? {
+            Ok(answer) => Ok(Some(answer)),
+            Err(e) if e.code == crate::error::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(Error::RustError(format!("{what} {}: {e}", O::NAME))),
+        }
+    }
+
     /// POSTs a JSON body to the object's `/<op>`; answers the status and
     /// body. Not generic: one copy in the module, whatever is asked.
     async fn post(&self, op: &str, body: String) -> Result<(u16, String)> {

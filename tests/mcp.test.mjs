@@ -144,6 +144,8 @@ test("revoked, expired and forged keys are refused at connect", async () => {
 
 test("malformed JSON-RPC gets a JSON-RPC error and changes nothing; GET and DELETE are not offered", async () => {
   const key = await issue({ label: "mcp-raw" });
+  const before = ctx.stripe.requests.length;
+  const pay = '"method":"tools/call","params":{"name":"stripe_create_payment_intent","arguments":{"amount":100,"currency":"usd","customer":"cus_mcp_raw"}}';
   const post = (body) =>
     fetch(`${ctx.kb.url}/mcp`, {
       method: "POST",
@@ -155,6 +157,10 @@ test("malformed JSON-RPC gets a JSON-RPC error and changes nothing; GET and DELE
     ['[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]', -32600],
     ['{"jsonrpc":"2.0","id":1}', -32600],
     ['{"jsonrpc":"2.0","id":2,"method":"tools/call","params":[1]}', -32602],
+    // A payment that would go through, were the message well formed.
+    [`{"jsonrpc":"1.0","id":4,${pay}}`, -32600],
+    [`[{"jsonrpc":"2.0","id":5,${pay}}]`, -32600],
+    [`{"jsonrpc":"2.0","id":{"x":1},${pay}}`, -32600],
   ]) {
     const res = await post(body);
     assert.equal(res.status, 400, body);
@@ -179,5 +185,6 @@ test("malformed JSON-RPC gets a JSON-RPC error and changes nothing; GET and DELE
   assert.deepEqual(await byHost.json(), { jsonrpc: "2.0", id: 9, result: {} });
   const audit = await ctx.kb.admin(`/v1/audit?key_id=${key.id}`);
   assert.equal(audit.json.data.length, 0, "nothing was called");
-  assert.equal(ctx.stripe.requests.filter((r) => r.headers.authorization?.includes(key.id)).length, 0);
+  assert.equal(received(ctx.stripe, "cus_mcp_raw").length, 0);
+  assert.equal(ctx.stripe.requests.length, before, "nothing reached Stripe");
 });

@@ -79,11 +79,7 @@ impl VaultKeyClient {
 
     /// The answer, or `None` when the object holds no key.
     async fn call<O: Operation>(&self, ask: &O::Ask) -> Result<Option<O::Answer>> {
-        match self.stub.call::<O>(ask).await? {
-            Ok(answer) => Ok(Some(answer)),
-            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(Error::RustError(format!("vault key {}: {e}", O::NAME))),
-        }
+        self.stub.call_known::<O>("vault key", ask).await
     }
 
     pub async fn authorize(&self, attempt: &Attempt) -> Result<Authorized> {

@@ -28,6 +28,17 @@ def error_of(e):
     return out
 
 
+def refusals(out, calls, error_class=Exception):
+    """Runs calls Keybrake should refuse, keeping what each raised."""
+    for name, call in calls:
+        try:
+            call()
+            out[name] = {"raised": False}
+        except error_class as e:
+            out[name] = error_of(e)
+    return out
+
+
 def stripe_scenario(base, token):
     import stripe
 
@@ -35,16 +46,14 @@ def stripe_scenario(base, token):
     out = {}
     pi = client.v1.payment_intents.create(params={"amount": 2000, "currency": "usd", "customer": "cus_py_sdk"})
     out["created"] = {"id": pi.id, "amount": pi.amount}
-    for name, call in (
-        ("capped", lambda: client.v1.payment_intents.create(params={"amount": 4000, "currency": "usd", "customer": "cus_py_sdk_over"})),
-        ("not_allowed", lambda: client.v1.customers.create(params={"email": "py@x.test"})),
-    ):
-        try:
-            call()
-            out[name] = {"raised": False}
-        except stripe.StripeError as e:
-            out[name] = error_of(e)
-    return out
+    return refusals(
+        out,
+        (
+            ("capped", lambda: client.v1.payment_intents.create(params={"amount": 4000, "currency": "usd", "customer": "cus_py_sdk_over"})),
+            ("not_allowed", lambda: client.v1.customers.create(params={"email": "py@x.test"})),
+        ),
+        stripe.StripeError,
+    )
 
 
 def twilio_scenario(base, token, account_sid):
@@ -55,16 +64,13 @@ def twilio_scenario(base, token, account_sid):
     out = {}
     message = client.messages.create(to="+15555550100", from_="+15555550199", body="py-sdk-twilio")
     out["sent"] = {"sid": message.sid, "account_sid": message.account_sid}
-    for name, call in (
-        ("capped", lambda: client.messages.create(to="+15555550100", from_="+15555550199", body="py-sdk-twilio-2")),
-        ("not_allowed", lambda: client.calls.create(to="+15555550100", from_="+15555550199", url="https://x.test/twiml")),
-    ):
-        try:
-            call()
-            out[name] = {"raised": False}
-        except Exception as e:
-            out[name] = error_of(e)
-    return out
+    return refusals(
+        out,
+        (
+            ("capped", lambda: client.messages.create(to="+15555550100", from_="+15555550199", body="py-sdk-twilio-2")),
+            ("not_allowed", lambda: client.calls.create(to="+15555550100", from_="+15555550199", url="https://x.test/twiml")),
+        ),
+    )
 
 
 def resend_scenario(base, token):
@@ -75,16 +81,13 @@ def resend_scenario(base, token):
     out = {}
     sent = resend.Emails.send({"from": "shop@x.test", "to": ["a@x.test"], "subject": "py-sdk-resend", "html": "<p>hi</p>"})
     out["sent"] = {"id": sent["id"]}
-    for name, call in (
-        ("capped", lambda: resend.Emails.send({"from": "shop@x.test", "to": ["b@x.test"], "subject": "py-sdk-resend-2", "html": "x"})),
-        ("not_allowed", lambda: resend.Domains.list()),
-    ):
-        try:
-            call()
-            out[name] = {"raised": False}
-        except Exception as e:
-            out[name] = error_of(e)
-    return out
+    return refusals(
+        out,
+        (
+            ("capped", lambda: resend.Emails.send({"from": "shop@x.test", "to": ["b@x.test"], "subject": "py-sdk-resend-2", "html": "x"})),
+            ("not_allowed", lambda: resend.Domains.list()),
+        ),
+    )
 
 
 if __name__ == "__main__":
