@@ -236,6 +236,79 @@ test("auditAll follows the cursor; audit takes filters", async () => {
   assert.ok(page.result.next_cursor);
 });
 
+/** A helper call (`issuers.create`, …) that must succeed. */
+async function helper(name, ...args) {
+  const { result, error } = await run("helper", { name, args });
+  assert.equal(error, undefined, `${name}: ${JSON.stringify(error)}`);
+  return result;
+}
+
+test("issuers: create shows the token once; the issuer issues inside its ceilings; revoking kills it and its keys", async () => {
+  const issuer = await helper("issuers.create", {
+    label: "client-issuer",
+    vendors: ["stripe"],
+    endpoint_ceiling: ["POST /v1/payment_intents"],
+    max_daily_usd_cap: 20,
+    max_live_keys: 2,
+    max_daily_spend_usd: 100,
+  });
+  assert.match(issuer.token, /^kbi_[0-9a-f]{24}_[0-9a-f]{48}$/);
+  assert.equal(issuer.max_live_keys, 2);
+  const listed = (await helper("issuers.list")).data.find((i) => i.id === issuer.id);
+  assert.equal(listed.label, "client-issuer");
+  assert.equal(listed.token, undefined, "the token is in the creation answer only");
+
+  const asIssuer = (over) => run("issue", { as: issuer.token, policy: policy(over) });
+  const own = await asIssuer({ label: "client-issuer-run", daily_usd_cap: 5 });
+  assert.equal(own.error, undefined, JSON.stringify(own.error));
+  ctx.kb.issuedTokens.set(own.result.token, 1);
+  const over = await asIssuer({ label: "client-issuer-big", daily_usd_cap: 21 });
+  assert.equal(over.error.class, "CeilingExceededError");
+  assert.equal(over.error.param, "max_daily_usd_cap");
+  const notAdmin = await run("helper", { as: issuer.token, name: "issuers.list", args: [] });
+  assert.equal(notAdmin.error.class, "ForbiddenError");
+  assert.equal((await helper("issuers.get", issuer.id)).live_keys, 1);
+
+  const revoked = await helper("issuers.revoke", issuer.id);
+  assert.equal(revoked.status, "revoked");
+  assert.equal(revoked.revoked_keys, 1);
+  assert.equal((await asIssuer({ label: "client-issuer-late" })).error.class, "UnauthorizedError");
+  assert.equal((await run("getKey", { id: own.result.id })).result.status, "revoked");
+});
+
+test("budgets: set, lease under it, raise, delete; usage agrees with the audit log", async () => {
+  const label = "client-budget-run";
+  const budget = await helper("budgets.set", { vendor: "stripe", label_prefix: "client-budget-", daily_usd_cap: 40 });
+  assert.match(budget.id, /^bud_[0-9a-f]{24}$/);
+  assert.equal(budget.daily_usd_cap, 40);
+  const key = await issue({ label, daily_usd_cap: 10 });
+  assert.equal((await charge(key.token, 1000)).result.status, 200);
+  const leased = await helper("budgets.get", budget.id);
+  assert.ok(leased.leased_today_usd > 0, `leased ${leased.leased_today_usd}`);
+  assert.equal(leased.keys_today, 1);
+
+  const raised = await helper("budgets.set", { vendor: "stripe", label_prefix: "client-budget-", daily_usd_cap: "55.50" });
+  assert.equal(raised.id, budget.id, "the same vendor and prefix is the same budget");
+  assert.equal((await helper("budgets.get", budget.id)).daily_usd_cap, 55.5);
+  const bad = await run("helper", { name: "budgets.set", args: [{ vendor: "stripe", daily_usd_cap: -1 }] });
+  assert.equal(bad.error.class, "BadRequestError");
+  assert.equal(bad.error.param, "daily_usd_cap");
+
+  await helper("budgets.delete", budget.id);
+  assert.equal((await helper("budgets.list")).data.some((b) => b.id === budget.id), false);
+  assert.equal((await run("helper", { name: "budgets.get", args: [budget.id] })).error.class, "NotFoundError");
+
+  const rows = await ctx.kb.auditUntil({ label }, (r) => r.length >= 1);
+  const usage = await run("usage", { query: { group_by: "label", label_prefix: label } });
+  assert.equal(usage.error, undefined, JSON.stringify(usage.error));
+  assert.equal(usage.result.group_by, "label");
+  assert.deepEqual(
+    usage.result.data.map((r) => [r.label, r.calls, r.cost_usd]),
+    [[label, rows.length, rows.reduce((s, r) => s + r.cost_usd, 0)]],
+  );
+  assert.equal(usage.result.total.calls, rows.length);
+});
+
 test("over a URL from outside Workers: the same client with baseUrl and token", async () => {
   const { Keybrake, KeyRevokedError } = await import("../clients/workers/dist/index.js");
   const kb = new Keybrake({ baseUrl: ctx.kb.url, token: ADMIN_TOKEN });

@@ -1,6 +1,7 @@
 // Guards against the three descriptions of Keybrake drifting apart, and the
 // module outgrowing its budget: every error code the Worker can answer is in
-// the OpenAPI document and in the client's union and classes.
+// the OpenAPI document and in the client's union and classes, and the
+// client's types are the ones generated from the OpenAPI document.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -30,6 +31,14 @@ test("the Worker's error codes, OpenAPI's and the client's are the same list", (
   const classes = [...errors.split("const byCode")[1].matchAll(/^\s+([a-z_]+):/gm)].map((m) => m[1]).sort();
   const plain = ["internal_error", "method_not_allowed", "not_configured", "payload_too_large"];
   assert.deepEqual(classes, rust.filter((c) => !plain.includes(c)), "clients/workers error classes");
+});
+
+test("the client's types are generated from docs/openapi.json as it is now", async () => {
+  const { renderClientTypes } = await import("../scripts/client-types.mjs");
+  assert.ok(
+    read("clients/workers/src/openapi.ts") === (await renderClientTypes()),
+    "clients/workers/src/openapi.ts is stale: run `npm run client:types`",
+  );
 });
 
 // The release module, gzipped as measured here (Node's zlib, level 9).

@@ -1,14 +1,15 @@
 // A client for Keybrake from Workers, Workflows and Durable Objects: over a
 // service binding (`new Keybrake({ binding: env.KEYBRAKE })`) or a URL
-// (`new Keybrake({ baseUrl, token })`). It issues, reads and revokes vault
-// keys, calls vendors through the proxy, and turns Keybrake's error codes
-// into error classes.
+// (`new Keybrake({ baseUrl, token })`). It covers the whole management API
+// (keys, approvals, issuers, budgets, usage, audit, webhooks), calls vendors
+// through the proxy, and turns Keybrake's error codes into error classes.
 import { errorFor, KeybrakeError } from "./errors.js";
+import type { components, operations } from "./openapi.js";
 
 export * from "./errors.js";
 export { KeyCache, type KeyStore, durableObjectStore, kvStore } from "./cache.js";
 
-export type Vendor = "stripe" | "twilio" | "resend";
+export type Vendor = components["schemas"]["Vendor"];
 
 /** Anything with a `fetch`: a service binding, or the global fetch. */
 export interface Fetcher {
@@ -54,110 +55,39 @@ export type KeybrakeOptions =
       fetch?: typeof fetch;
     };
 
+// The shapes of requests and answers are the OpenAPI document's own,
+// generated into ./openapi.ts; the names below are what callers import.
+type Schemas = components["schemas"];
+
 /** What a vault key may do: `POST /v1/keys`' body. */
-export interface KeyPolicy {
-  label: string;
-  vendor: Vendor;
-  /** `[METHOD ]/literal/*\/segments/**` patterns. */
-  allowed_endpoints: string[];
-  /** Dollars per UTC day, as a number or an exact decimal string. */
-  daily_usd_cap: number | string;
-  /** `30s`, `5m`, `2h`, `1d`, or whole seconds. */
-  expires_in: string | number;
-  /** Stripe-Account / Stripe-Context values the key may send. */
-  allowed_accounts?: string[];
-  /** Limits on the calls' arguments and the key's life (README, Constraints). */
-  constraints?: Constraints;
-}
-
-export interface Constraints {
-  max_amount_usd?: number | string;
-  currencies?: string[];
-  customers?: string[];
-  metadata?: Record<string, string | null>;
-  to?: string[];
-  from?: string[];
-  max_segments?: number;
-  from_domains?: string[];
-  to_domains?: string[];
-  max_recipients?: number;
-  max_requests?: number;
-  rate_limit?: { requests: number; per: "second" | "minute" | "hour" };
-  total_usd_cap?: number | string;
-  /** Calls priced above this many dollars wait for a person's approval. */
-  approval_above_usd?: number | string;
-  /** How long an approval waits and stays usable (`15m` by default). */
-  approval_ttl?: string | number;
-}
-
+export type KeyPolicy = Schemas["NewKey"];
+/** Limits on the calls' arguments and the key's life (README, Constraints). */
+export type Constraints = Schemas["Constraints"];
 /** `PATCH /v1/keys/{id}`: what to change on a live key. */
-export interface KeyChange {
-  /** Raise or lower; the key's next decision uses it. */
-  daily_usd_cap?: number | string;
-  /** Raise or lower the lifetime cap (`constraints.total_usd_cap`). */
-  total_usd_cap?: number | string;
-  /** The new expiry, from now. */
-  expires_in?: string | number;
-  /** Replaces the constraints; each may only tighten. */
-  constraints?: Omit<Constraints, "total_usd_cap">;
-}
-
-export type ApprovalStatus = "pending" | "approved" | "denied" | "expired" | "used";
-
-export interface Approval {
-  id: string;
-  key_id: string;
-  label: string;
-  vendor: Vendor;
-  status: ApprovalStatus;
-  cost_usd: number;
-  requested_at: string;
-  expires_at: string;
-  /** Epoch milliseconds. */
-  expiresAt: number;
-  decided_at: string | null;
-  decided_by: string | null;
-  note: string | null;
-  /** The request id of the call that used it. */
-  used_by: string | null;
-  request: {
-    method: string;
-    path: string;
-    /** In the currency's minor units, as the vendor reads it. */
-    amount: number | null;
-    currency: string | null;
-    customer: string | null;
-    recipients: string[];
-    run_id: string | null;
-  };
-}
-
-export interface ApprovalQuery {
-  status?: ApprovalStatus;
-  key_id?: string;
-  label_prefix?: string;
-  limit?: number;
-  cursor?: string;
-}
-
-export interface Webhook {
-  id: string;
-  url: string;
-  events: string[];
-  label_prefix: string | null;
-  created_at: string;
-  deleted_at: string | null;
-}
-
-export interface WebhookDelivery {
-  event_id: string;
-  event_type: string;
-  attempt: number;
-  status: "delivered" | "failed" | "dead";
-  response_status: number | null;
-  error: string | null;
-  at: string;
-}
+export type KeyChange = Schemas["KeyChange"];
+export type Approval = Schemas["Approval"];
+export type ApprovalStatus = Approval["status"];
+export type Webhook = Schemas["Webhook"];
+export type WebhookDelivery = Schemas["WebhookDelivery"];
+export type VaultKeyInfo = Schemas["Key"];
+/** An issued key: `token` is the vault key itself, shown once. */
+export type IssuedKey = Schemas["IssuedKey"];
+/** A key with its live spend for today. */
+export type KeyState = Schemas["KeyState"];
+export type AuditEntry = Schemas["AuditEntry"];
+/** What an issuer token may issue: vendors, endpoints, caps, lifetimes. */
+export type Ceilings = Schemas["Ceilings"];
+/** `POST /v1/issuers`' body: a label, ceilings, and optionally the token's lifetime. */
+export type NewIssuer = Schemas["NewIssuer"];
+export type Issuer = Schemas["Issuer"];
+/** A created issuer: `token` (`kbi_…`) is shown once. */
+export type IssuedIssuer = Schemas["IssuedIssuer"];
+/** `POST /v1/budgets`' body: creates or replaces the budget of a vendor (and label prefix). */
+export type BudgetSpec = NonNullable<operations["setBudget"]["requestBody"]>["content"]["application/json"];
+export type Budget = Schemas["Budget"];
+/** `GET /v1/usage`: calls and spend per group, largest spend first, and the total. */
+export type Usage = operations["getUsage"]["responses"][200]["content"]["application/json"];
+export type UsageRow = Usage["data"][number];
 
 export interface IssueOptions {
   /**
@@ -169,38 +99,12 @@ export interface IssueOptions {
   idempotencyKey?: string;
 }
 
-export interface VaultKeyInfo {
-  id: string;
-  label: string;
-  vendor: Vendor;
-  allowed_endpoints: string[];
-  allowed_accounts: string[];
-  daily_usd_cap: number;
-  created_at: string;
-  expires_at: string;
-  /** Epoch milliseconds. */
-  expiresAt: number;
-  revoked_at: string | null;
-  /** When the key was paused; `null` while it runs. */
-  paused_at: string | null;
-  status: "active" | "paused" | "revoked" | "expired";
-  constraints: Constraints | null;
-  /** Twilio keys: the placeholder account SID to give the SDK. */
-  account_sid?: string;
-  spent_today_usd?: number;
-  remaining_today_usd?: number;
-}
-
-export interface IssuedKey extends VaultKeyInfo {
-  /** The vault key itself, shown once. */
-  token: string;
-}
-
-export interface KeyState extends VaultKeyInfo {
-  spent_today_usd: number;
-  reserved_today_usd: number;
-  remaining_today_usd: number;
-  audit_pending: number;
+export interface ApprovalQuery {
+  status?: ApprovalStatus;
+  key_id?: string;
+  label_prefix?: string;
+  limit?: number;
+  cursor?: string;
 }
 
 export interface KeyFilter {
@@ -227,23 +131,16 @@ export interface AuditQuery {
   cursor?: string;
 }
 
-export interface AuditEntry {
-  id: string;
-  key_id: string | null;
-  label: string | null;
-  vendor: string | null;
-  method: string;
-  path: string;
-  decision: "allowed" | "denied";
-  code: string | null;
-  message: string | null;
-  upstream_status: number | null;
-  cost_usd: number;
-  created_at: string;
-  trace_id?: string | null;
-  run_id?: string | null;
-  /** `mcp` for a call made through Keybrake's MCP endpoint. */
-  via?: string | null;
+export interface UsageQuery {
+  /** `key` (the default), `label`, `vendor` or `day` (UTC). */
+  group_by?: NonNullable<operations["getUsage"]["parameters"]["query"]>["group_by"];
+  /** Epoch ms, RFC 3339, or a Date; default: today's UTC midnight. */
+  since?: number | string | Date;
+  /** Exclusive; default: now. */
+  until?: number | string | Date;
+  vendor?: Vendor;
+  label_prefix?: string;
+  key_id?: string;
 }
 
 export interface Page<T> {
@@ -358,7 +255,7 @@ export class Keybrake {
 
   /** Webhook endpoints (admin). The secret is in `create`'s answer only. */
   readonly webhooks = {
-    create: (hook: { url: string; events: WebhookEvent["type"][] | ["*"]; label_prefix?: string }): Promise<Webhook & { secret: string }> =>
+    create: (hook: Schemas["NewWebhook"]): Promise<Webhook & { secret: string }> =>
       this.#admin<Webhook & { secret: string }>("POST", "/v1/webhooks", hook),
     list: (): Promise<{ data: Webhook[] }> => this.#admin<{ data: Webhook[] }>("GET", "/v1/webhooks"),
     /** An endpoint with its latest deliveries. */
@@ -366,6 +263,37 @@ export class Keybrake {
       this.#admin<Webhook & { deliveries: WebhookDelivery[] }>("GET", `/v1/webhooks/${encodeURIComponent(id)}`),
     delete: (id: string): Promise<Webhook> => this.#admin<Webhook>("DELETE", `/v1/webhooks/${encodeURIComponent(id)}`),
   };
+
+  /**
+   * Issuer tokens (admin): scoped tokens an agent's Worker holds instead of
+   * the admin token, to issue keys only inside their ceilings.
+   */
+  readonly issuers = {
+    /** Creates an issuer; its `token` is in this answer only. */
+    create: (issuer: NewIssuer): Promise<IssuedIssuer> => this.#admin<IssuedIssuer>("POST", "/v1/issuers", issuer),
+    list: (): Promise<{ data: Issuer[] }> => this.#admin<{ data: Issuer[] }>("GET", "/v1/issuers"),
+    /** An issuer with `live_keys`, the keys it issued that still work. */
+    get: (id: string): Promise<Issuer> => this.#admin<Issuer>("GET", `/v1/issuers/${encodeURIComponent(id)}`),
+    /** Its token is refused at once and every live key it issued is revoked (`revoked_keys`). */
+    revoke: (id: string): Promise<Issuer> => this.#admin<Issuer>("DELETE", `/v1/issuers/${encodeURIComponent(id)}`),
+  };
+
+  /** Account-wide daily budgets per vendor and label prefix (admin), exact across all their keys. */
+  readonly budgets = {
+    /** Creates the budget of `vendor` (and `label_prefix`), or sets its cap; it binds live keys it covers (`attached_keys`). */
+    set: (budget: BudgetSpec): Promise<Budget> => this.#admin<Budget>("POST", "/v1/budgets", budget),
+    list: (): Promise<{ data: Budget[] }> => this.#admin<{ data: Budget[] }>("GET", "/v1/budgets"),
+    /** A budget with `leased_today_usd`, an upper bound on what its keys spent today. */
+    get: (id: string): Promise<Budget> => this.#admin<Budget>("GET", `/v1/budgets/${encodeURIComponent(id)}`),
+    /** Its keys are no longer bound by it. */
+    delete: (id: string): Promise<Budget> => this.#admin<Budget>("DELETE", `/v1/budgets/${encodeURIComponent(id)}`),
+  };
+
+  /** Calls and spend grouped by key, label, vendor or UTC day, summed from the audit log. */
+  usage(query: UsageQuery = {}): Promise<Usage> {
+    const q = { ...query, since: when(query.since), until: when(query.until) };
+    return this.#admin<Usage>("GET", `/v1/usage${search(q)}`);
+  }
 
   /**
    * Keybrake's MCP endpoint (`/mcp`), for an MCP client acting with `key`:
