@@ -9,6 +9,7 @@ pub mod api;
 pub mod budget;
 pub mod core;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod issuer;
 pub mod ledger;
@@ -76,7 +77,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
 
     let answer = match (req.method(), segments.as_slice()) {
-        (Method::Get, ["healthz"]) => health(&env),
+        (Method::Get, ["healthz"]) => health::handle(&env),
         // The description of this API is public: it holds no secret.
         (Method::Get, ["v1", "openapi.json"]) => {
             http::json_text(200, OPENAPI).map_err(api::keys::internal)
@@ -85,25 +86,6 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         _ => Err(ApiError::not_found(&format!("route {path}"))),
     };
     answer.or_else(|e| http::error(&e))
-}
-
-/// Whether the configuration every proxied call depends on holds: the USD
-/// rates, the operator's catalogue, the vendors' price tables. Each
-/// problem is named; calls fail closed on the same ones.
-fn health(env: &Env) -> ApiResult<Response> {
-    let config = http::EnvConfig(env);
-    let mut problems: Vec<String> = Vec::new();
-    problems.extend(proxy::rate_table(&config).err().map(|e| e.message));
-    problems.extend(proxy::operator_catalogue(&config).err().map(|e| e.message));
-    for vendor in vendors::all() {
-        problems.extend(vendor.config_problems(&config));
-    }
-    let ok = problems.is_empty();
-    http::json(
-        if ok { 200 } else { 503 },
-        &serde_json::json!({ "ok": ok, "problems": problems }),
-    )
-    .map_err(api::keys::internal)
 }
 
 async fn proxy_or_fail(

@@ -215,15 +215,23 @@ describe("the vendor's own answers", () => {
     }
   });
 
-  test("without STRIPE_SECRET_KEY the proxy fails closed", async () => {
+  test("without STRIPE_SECRET_KEY the proxy fails closed naming it, and /healthz names it too", async () => {
     const { startKeybrake } = await import("./support/keybrake.mjs");
-    const kb = await startKeybrake({ vars: { STRIPE_API_BASE: ctx.stripe.url } });
+    const kb = await startKeybrake({ vars: { STRIPE_API_BASE: ctx.stripe.url, RESEND_API_KEY: ctx.resend.apiKey } });
     try {
+      const health = await kb.fetch("/healthz");
+      assert.equal(health.status, 200, "a vendor left unconfigured does not make Keybrake unhealthy");
+      assert.deepEqual(health.json.problems, []);
+      assert.deepEqual(health.json.vendors.resend, { ready: true });
+      assert.equal(health.json.vendors.stripe.ready, false);
+      assert.match(health.json.vendors.stripe.missing, /STRIPE_SECRET_KEY/);
+      assert.match(health.json.vendors.twilio.missing, /TWILIO_ACCOUNT_SID/);
       const key = await kb.issueKey();
       const before = ctx.stripe.requests.length;
       const res = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 100, currency: "usd" } });
       assert.equal(res.status, 503);
       assert.equal(res.json.code, "not_configured");
+      assert.match(res.json.error?.message ?? res.json.message, /STRIPE_SECRET_KEY/);
       assert.equal(res.headers.get("stripe-should-retry"), "false");
       assert.equal(ctx.stripe.requests.length, before);
     } finally {

@@ -418,6 +418,18 @@ pub fn all() -> &'static [&'static dyn Vendor] {
     &VENDORS
 }
 
+/// Whether each vendor can be called: its upstream credentials are all
+/// configured, or the message naming the missing one (never a value).
+pub fn readiness(config: &dyn ConfigSource) -> Vec<(&'static str, Result<(), String>)> {
+    VENDORS
+        .iter()
+        .map(|v| {
+            let ready = v.upstream_authorization(config).map(drop);
+            (v.name(), ready.map_err(|e| e.message))
+        })
+        .collect()
+}
+
 /// Names of every vendor Keybrake can proxy, for error messages.
 pub fn vendor_names() -> String {
     VENDORS
@@ -472,6 +484,30 @@ pub fn required(config: &dyn ConfigSource, name: &str) -> ApiResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_names_each_missing_secret_and_no_value() {
+        let config = MapConfig(vec![
+            ("STRIPE_SECRET_KEY", "sk_test_value"),
+            ("TWILIO_ACCOUNT_SID", "AC_value"),
+        ]);
+        let ready = readiness(&config);
+        let names: Vec<&str> = ready.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["stripe", "twilio", "resend"]);
+        assert_eq!(ready[0].1, Ok(()));
+        let twilio = ready[1].1.clone().unwrap_err();
+        assert!(twilio.contains("TWILIO_AUTH_TOKEN"), "{twilio}");
+        let resend = ready[2].1.clone().unwrap_err();
+        assert!(resend.contains("RESEND_API_KEY"), "{resend}");
+        assert!(!format!("{twilio}{resend}").contains("value"));
+        // An API key pair half configured names its other half.
+        let pair = MapConfig(vec![
+            ("TWILIO_ACCOUNT_SID", "AC1"),
+            ("TWILIO_API_KEY_SID", "SK1"),
+        ]);
+        let twilio = readiness(&pair)[1].1.clone().unwrap_err();
+        assert!(twilio.contains("TWILIO_API_KEY_SECRET"), "{twilio}");
+    }
     use crate::core::catalogue::{classify, OperatorCatalogue};
     use crate::core::endpoint::canonicalize;
 

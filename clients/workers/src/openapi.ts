@@ -325,7 +325,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Whether Keybrake can serve proxied calls: 200 when its configuration holds, 503 naming each problem otherwise. No token needed. */
+        /** @description What Keybrake needs and lacks, named (values never): 200 when its bindings and configuration hold, 503 naming each problem otherwise, and which vendors can be called. `npm run doctor` reads it. No token needed. */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -680,6 +680,18 @@ export interface components {
             url: string;
             events: ("approval.requested" | "key.spend_threshold" | "key.revoked" | "key.denied_burst" | "budget.spend_threshold" | "issuer.revoked" | "*")[];
             label_prefix?: string;
+        };
+        Health: {
+            ok: boolean;
+            /** @description what is missing or broken that Keybrake depends on (bindings, KEYBRAKE_ADMIN_TOKEN, USD rates, KEYBRAKE_CATALOGUE, Twilio price tables), each naming the setting; calls fail closed on the same problems */
+            problems: string[];
+            /** @description per vendor: whether its upstream credentials are configured; when not, `missing` names the secret (its calls answer 503 not_configured naming it too). A vendor left unconfigured on purpose does not make Keybrake unhealthy. */
+            vendors: {
+                [key: string]: {
+                    ready: boolean;
+                    missing?: string;
+                };
+            };
         };
     };
     responses: {
@@ -1603,30 +1615,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Up, configuration sound */
+            /** @description Up: every binding and setting calls depend on holds */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        ok: boolean;
-                        /** @description what is wrong with the configuration proxied calls depend on (USD rates, KEYBRAKE_CATALOGUE, Twilio price tables), each naming the setting; calls fail closed on the same problems */
-                        problems: string[];
-                    };
+                    "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description A setting proxied calls depend on is broken; each problem names it */
+            /** @description A binding or setting is missing or broken; each problem names it */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        ok: boolean;
-                        /** @description what is wrong with the configuration proxied calls depend on (USD rates, KEYBRAKE_CATALOGUE, Twilio price tables), each naming the setting; calls fail closed on the same problems */
-                        problems: string[];
-                    };
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
