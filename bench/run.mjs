@@ -158,7 +158,8 @@ async function main() {
     commit: execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root }).toString().trim(),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     runtime: "Miniflare's own HTTP server (workerd), not wrangler dev",
-    state_dir: stateDir ?? os.tmpdir(),
+    // Inside the checkout it is named relative to it: no machine paths in results.
+    state_dir: stateDir && stateDir.startsWith(root) ? path.relative(root, stateDir) : (stateDir ?? os.tmpdir()),
     seconds_per_run: SECONDS,
     rounds: ROUNDS,
     wasm_bytes: statSync(path.join(root, "build/index_bg.wasm")).size,
