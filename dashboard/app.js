@@ -1,5 +1,5 @@
-// Keybrake's dashboard: keys, approvals, spend, audit and webhooks, talking only to the
-// documented management API of the Worker that serves it.
+// Keybrake's dashboard: keys, approvals, spend and usage, audit, webhooks, issuers and
+// budgets, talking only to the documented management API of the Worker that serves it.
 //
 // Everything agents control (labels, paths, messages) reaches the page as
 // text nodes, never as markup: `el()` below is the only way this file makes
@@ -55,6 +55,16 @@ const time = (iso) => new Date(iso).toLocaleString();
 
 class Unauthorized extends Error {}
 
+/** A refusal from the API: its `code` and, for bad input, the `param` at fault. */
+class ApiFailure extends Error {
+  constructor(status, json, fallback) {
+    super(`${json.code ?? status}: ${json.message ?? fallback}`);
+    this.status = status;
+    this.code = json.code;
+    this.param = json.param;
+  }
+}
+
 async function api(method, path, body) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const res = await fetch(path, {
@@ -65,7 +75,7 @@ async function api(method, path, body) {
   });
   const json = await res.json().catch(() => ({}));
   if (res.status === 401) throw new Unauthorized(json.message ?? "the admin token was refused");
-  if (!res.ok) throw new Error(`${json.code ?? res.status}: ${json.message ?? res.statusText}`);
+  if (!res.ok) throw new ApiFailure(res.status, json, res.statusText);
   return json;
 }
 
@@ -74,6 +84,9 @@ const query = (params) => {
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") q.set(k, v);
   return q.toString();
 };
+
+/** A resource that may have gone since it was listed: null when not found. */
+const unlessGone = (promise) => promise.catch((err) => (err.code === "not_found" ? null : Promise.reject(err)));
 
 /** Every page of a list, up to `maxPages`. */
 async function all(path, params, maxPages = 20) {
@@ -109,13 +122,20 @@ const views = {
   spend: spendView,
   audit: auditView,
   webhooks: webhooksView,
+  issuers: issuersView,
+  budgets: budgetsView,
+  key: keyView,
 };
+
+/** Views reached from another view rather than the nav: the nav entry they belong to. */
+const NAV_OF = { key: "keys" };
 
 function route() {
   const [name, search] = location.hash.slice(1).split("?");
   const make = views[name] ?? views.keys;
+  const tab = views[name] ? (NAV_OF[name] ?? name) : "keys";
   for (const a of document.querySelectorAll("#nav a")) {
-    if (a.dataset.view === (views[name] ? name : "keys")) a.setAttribute("aria-current", "page");
+    if (a.dataset.view === tab) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   current?.stop?.();
@@ -125,12 +145,26 @@ function route() {
   current.refresh().catch(failed);
 }
 
-function failed(err) {
+function failed(err, doing = "Could not load") {
   if (err instanceof Unauthorized) {
     signOut(`Signed out: ${err.message}.`);
     return;
   }
-  say(`Could not load: ${err.message}`, "error");
+  say(`${doing}: ${err.message}`, "error");
+}
+
+/** Shows why a form's request was refused, marking and focusing the field at fault. */
+function formFailed(form, err, doing) {
+  failed(err, doing);
+  const control = err.param && form.elements.namedItem(err.param.split(".")[0]);
+  const target = control instanceof RadioNodeList ? control[0] : control;
+  if (!target) return;
+  target.setAttribute("aria-invalid", "true");
+  target.focus();
+}
+
+function clearInvalid(form) {
+  for (const c of form.querySelectorAll("[aria-invalid]")) c.removeAttribute("aria-invalid");
 }
 
 function keysView(section, params) {
@@ -157,28 +191,6 @@ function keysView(section, params) {
     for (const cell of body.querySelectorAll("[data-expires]")) cell.textContent = duration(Number(cell.dataset.expires) - Date.now());
   }, 1000);
 
-  async function revoke(key) {
-    const ok = await confirmDialog(`Revoke ${key.label}?`, `Key ${key.id} (${key.vendor}) stops working now: every call that starts after this is refused.`, "Revoke key");
-    if (!ok) return;
-    await api("DELETE", `/v1/keys/${encodeURIComponent(key.id)}`);
-    say(`Revoked ${key.label} (${key.id}).`);
-    await view.refresh();
-  }
-
-  async function setPaused(key, paused) {
-    await api("POST", `/v1/keys/${encodeURIComponent(key.id)}/${paused ? "pause" : "resume"}`);
-    say(paused ? `Paused ${key.label}: its calls are refused until it is resumed.` : `Resumed ${key.label}.`);
-    await view.refresh();
-  }
-
-  async function edit(key) {
-    const change = await editDialog(key);
-    if (!change) return;
-    await api("PATCH", `/v1/keys/${encodeURIComponent(key.id)}`, change);
-    say(`Changed ${key.label}.`);
-    await view.refresh();
-  }
-
   async function revokeAll() {
     const filter = { vendor: filters.vendor || undefined, label_prefix: filters.label_prefix || undefined };
     const { rows: live, complete } = await all("/v1/keys", { status: "active", limit: 200, ...filter }, 50);
@@ -204,20 +216,13 @@ function keysView(section, params) {
           el(
             "tr",
             {},
-            el("td", {}, el("a", { href: `#audit?${query({ key_id: k.id })}`, title: `Calls of ${k.id}` }, k.label)),
+            el("td", {}, el("a", { href: `#key?${query({ id: k.id })}`, title: `Details of ${k.id}` }, k.label)),
             el("td", {}, k.vendor),
             el("td", {}, el("span", { class: `badge ${k.status}` }, k.status)),
             el("td", {}, spendBar(k.spent_today_usd ?? 0, k.daily_usd_cap)),
             el("td", k.status === "active" || k.status === "paused" ? { "data-expires": k.expiresAt } : {}, k.status === "active" || k.status === "paused" ? duration(k.expiresAt - Date.now()) : "–"),
             el("td", {}, el("ul", { class: "endpoints" }, k.allowed_endpoints.map((p) => el("li", {}, el("code", {}, p))))),
-            el(
-              "td",
-              { class: "actions" },
-              k.status === "active" && el("button", { type: "button", class: "quiet small", "aria-label": `Pause ${k.label}`, onclick: () => setPaused(k, true).catch(failed) }, "Pause"),
-              k.status === "paused" && el("button", { type: "button", class: "small", "aria-label": `Resume ${k.label}`, onclick: () => setPaused(k, false).catch(failed) }, "Resume"),
-              (k.status === "active" || k.status === "paused") && el("button", { type: "button", class: "quiet small", "aria-label": `Edit ${k.label}`, onclick: () => edit(k).catch(failed) }, "Edit"),
-              (k.status === "active" || k.status === "paused") && el("button", { type: "button", class: "danger small", "aria-label": `Revoke ${k.label}`, onclick: () => revoke(k).catch(failed) }, "Revoke"),
-            ),
+            el("td", { class: "actions" }, keyActions(k, () => view.refresh())),
           ),
         ),
       );
@@ -227,6 +232,48 @@ function keysView(section, params) {
     stop: () => clearInterval(tick),
   };
   return view;
+}
+
+const isLive = (key) => key.status === "active" || key.status === "paused";
+
+/** What an operator can do to a key, each answering whether it changed anything. */
+const keyChanges = {
+  async pause(key) {
+    await api("POST", `/v1/keys/${encodeURIComponent(key.id)}/pause`);
+    say(`Paused ${key.label}: its calls are refused until it is resumed.`);
+    return true;
+  },
+  async resume(key) {
+    await api("POST", `/v1/keys/${encodeURIComponent(key.id)}/resume`);
+    say(`Resumed ${key.label}.`);
+    return true;
+  },
+  async edit(key) {
+    const change = await editDialog(key);
+    if (!change) return false;
+    await api("PATCH", `/v1/keys/${encodeURIComponent(key.id)}`, change);
+    say(`Changed ${key.label}.`);
+    return true;
+  },
+  async revoke(key) {
+    const ok = await confirmDialog(`Revoke ${key.label}?`, `Key ${key.id} (${key.vendor}) stops working now: every call that starts after this is refused.`, "Revoke key");
+    if (!ok) return false;
+    await api("DELETE", `/v1/keys/${encodeURIComponent(key.id)}`);
+    say(`Revoked ${key.label} (${key.id}).`);
+    return true;
+  },
+};
+
+/** The Pause or Resume, Edit and Revoke buttons of a key (the keys table and a key's details); `changed` runs after each change. */
+function keyActions(key, changed) {
+  const button = (name, text, cls) =>
+    el("button", { type: "button", class: cls ? `${cls} small` : "small", "aria-label": `${text} ${key.label}`, onclick: () => keyChanges[name](key).then((did) => did && changed()).catch(failed) }, text);
+  return [
+    key.status === "active" && button("pause", "Pause", "quiet"),
+    key.status === "paused" && button("resume", "Resume", ""),
+    isLive(key) && button("edit", "Edit", "quiet"),
+    isLive(key) && button("revoke", "Revoke", "danger"),
+  ];
 }
 
 /** Asks for a key's new caps and expiry; answers the PATCH body, or null. */
@@ -256,6 +303,108 @@ function editDialog(key) {
       { once: true },
     ),
   );
+}
+
+/** Readable names of a key's constraints, in the order they are shown. */
+const CONSTRAINTS = {
+  max_amount_usd: "Most one payment may move",
+  currencies: "Currencies",
+  customers: "Customers",
+  metadata: "Metadata a payment must carry",
+  to: "May send to",
+  from: "May send from",
+  max_segments: "Most segments per message",
+  from_domains: "May send from domains",
+  to_domains: "May send to domains",
+  max_recipients: "Most recipients per email",
+  max_requests: "Most calls in all",
+  rate_limit: "Rate limit",
+  total_usd_cap: "Lifetime cap",
+  approval_above_usd: "Approval needed above",
+  approval_ttl: "Approvals wait at most",
+};
+const MONEY_CONSTRAINTS = new Set(["max_amount_usd", "total_usd_cap", "approval_above_usd"]);
+
+/** A key's constraints as a definition list: each one's name and value, as text. */
+function constraintList(constraints) {
+  const names = Object.keys(constraints ?? {});
+  if (!names.length) return el("p", { class: "constraints" }, "None");
+  const order = Object.keys(CONSTRAINTS);
+  names.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
+  const value = (name, v) => {
+    if (MONEY_CONSTRAINTS.has(name)) return usd(v);
+    if (name === "rate_limit") return `${v.requests} per ${v.per}`;
+    if (name === "metadata") return el("ul", { class: "endpoints" }, Object.entries(v).map(([k, x]) => el("li", {}, el("code", {}, `${k}=${x ?? "any"}`))));
+    if (Array.isArray(v)) return v.join(", ");
+    return typeof v === "object" ? JSON.stringify(v) : String(v);
+  };
+  return el(
+    "dl",
+    { class: "facts constraints" },
+    names.flatMap((name) => [el("dt", {}, CONSTRAINTS[name] ?? name, el("code", { class: "why" }, name)), el("dd", {}, value(name, constraints[name]))]),
+  );
+}
+
+/** One key: its state, spend, constraints and actions (`#key?id=…`). */
+function keyView(section, params) {
+  const id = params.get("id") ?? "";
+  const heading = el("h2", {}, `Key ${id}`);
+  const body = el("div");
+  section.append(el("p", {}, el("a", { href: "#keys" }, "← All keys")), heading, body);
+  const tick = setInterval(() => {
+    for (const cell of body.querySelectorAll("[data-expires]")) cell.textContent = duration(Number(cell.dataset.expires) - Date.now());
+  }, 1000);
+  let missing = false;
+
+  function notFound() {
+    missing = true;
+    heading.textContent = "Key not found";
+    body.replaceChildren(
+      el("p", { class: "error", role: "alert" }, id ? `No key has the id "${id}". Check the link, or find the key in the keys list.` : "No key id was given."),
+      el("p", {}, el("a", { href: "#keys" }, "Back to the keys")),
+    );
+    say(id ? `Key ${id} not found.` : "No key id was given.", "error");
+  }
+
+  const view = {
+    async refresh() {
+      if (!id) return notFound();
+      const k = await unlessGone(api("GET", `/v1/keys/${encodeURIComponent(id)}`));
+      if (!k) return notFound();
+      missing = false;
+      heading.replaceChildren(k.label, " ", el("span", { class: `badge ${k.status}` }, k.status));
+      const fact = (name, ...value) => [el("dt", {}, name), el("dd", {}, ...value)];
+      const list = (items, empty) => (items?.length ? el("ul", { class: "endpoints" }, items.map((p) => el("li", {}, el("code", {}, p)))) : el("span", { class: "muted" }, empty));
+      body.replaceChildren(
+        el(
+          "dl",
+          { class: "facts" },
+          fact("Label", k.label),
+          fact("Id", el("code", {}, k.id)),
+          fact("Vendor", k.vendor),
+          fact("Status", el("span", { class: `badge ${k.status}` }, k.status), k.paused_at && ` since ${time(k.paused_at)}`, k.revoked_at && ` at ${time(k.revoked_at)}`),
+          fact("Created", el("time", { datetime: k.created_at }, time(k.created_at))),
+          fact("Expires", el("time", { datetime: k.expires_at }, time(k.expires_at)), isLive(k) && [" (in ", el("span", { "data-expires": k.expiresAt }, duration(k.expiresAt - Date.now())), ")"]),
+          k.issuer_id !== undefined && fact("Issued by", k.issuer_id ? el("code", {}, k.issuer_id) : "the admin token"),
+          k.account_sid && fact("Account SID", el("code", {}, k.account_sid)),
+          fact("Allowed endpoints", list(k.allowed_endpoints, "None")),
+          fact("Allowed accounts", list(k.allowed_accounts, "None (the platform account only)")),
+          fact("Spent today (UTC)", spendBar(k.spent_today_usd ?? 0, k.daily_usd_cap)),
+          fact("Held by calls in flight", usd(k.reserved_today_usd)),
+          fact("Left today", usd(k.remaining_today_usd)),
+          fact("Audit rows not yet written", String(k.audit_pending ?? 0)),
+        ),
+        el("h3", {}, "Constraints"),
+        constraintList(k.constraints),
+        el("div", { class: "key-actions" }, keyActions(k, () => view.refresh()), el("a", { href: `#audit?${query({ key_id: k.id })}` }, "Audit log of this key")),
+      );
+    },
+    get live() {
+      return !missing;
+    },
+    stop: () => clearInterval(tick),
+  };
+  return view;
 }
 
 function approvalsView(section, params) {
@@ -407,7 +556,233 @@ function webhooksView(section) {
   return view;
 }
 
-function spendBar(spent, cap) {
+/** A whole number as a number (so the API can check it), anything else as typed. */
+const whole = (text) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : text.trim());
+
+function issuersView(section) {
+  const vendors = el(
+    "fieldset",
+    { class: "checks" },
+    el("legend", {}, "Vendors"),
+    VENDORS.map((v) => el("label", {}, el("input", { type: "checkbox", name: "vendors", value: v }), v)),
+  );
+  const optional = (text, name, placeholder) => field(text, el("input", { name, autocomplete: "off", placeholder }));
+  const form = el(
+    "form",
+    { class: "create", "aria-label": "Create an issuer" },
+    field("Label", el("input", { name: "label", required: true, maxlength: 200, autocomplete: "off" })),
+    vendors,
+    field("Endpoint ceiling (one pattern per line)", el("textarea", { name: "endpoint_ceiling", rows: 3, required: true, spellcheck: "false", placeholder: "POST /v1/payment_intents\n/v1/payment_intents/**" })),
+    field("Max daily cap per key (USD)", el("input", { name: "max_daily_usd_cap", inputmode: "decimal", required: true, autocomplete: "off" })),
+    field("Max live keys", el("input", { name: "max_live_keys", type: "number", min: 1, max: 1000000, step: 1, required: true })),
+    field("Max daily spend, all keys together (USD)", el("input", { name: "max_daily_spend_usd", inputmode: "decimal", required: true, autocomplete: "off" })),
+    optional("Max total spend, all keys (USD, optional)", "max_total_spend_usd"),
+    optional("Max key lifetime (optional)", "max_ttl", "e.g. 1h"),
+    optional("Label prefix its keys must have (optional)", "label_prefix"),
+    optional("Token lifetime (optional; empty: until revoked)", "expires_in", "e.g. 30d"),
+    el("label", { class: "check" }, el("input", { type: "checkbox", name: "can_approve" }), "May approve or deny its own keys' approvals"),
+    el("button", { type: "submit" }, "Create issuer"),
+  );
+  const token = el("p", { class: "card", hidden: true, role: "status" });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearInvalid(form);
+    const f = form.elements;
+    const chosen = [...form.querySelectorAll("input[name=vendors]:checked")].map((c) => c.value);
+    if (!chosen.length) {
+      say("Choose at least one vendor the issuer may issue keys for.", "error");
+      f.namedItem("vendors")[0].setAttribute("aria-invalid", "true");
+      f.namedItem("vendors")[0].focus();
+      return;
+    }
+    const body = {
+      label: f.label.value.trim(),
+      vendors: chosen,
+      endpoint_ceiling: f.endpoint_ceiling.value.split("\n").map((p) => p.trim()).filter(Boolean),
+      max_daily_usd_cap: f.max_daily_usd_cap.value.trim(),
+      max_live_keys: whole(f.max_live_keys.value),
+      max_daily_spend_usd: f.max_daily_spend_usd.value.trim(),
+    };
+    for (const name of ["max_total_spend_usd", "max_ttl", "label_prefix", "expires_in"]) {
+      const v = f[name].value.trim();
+      if (v) body[name] = v;
+    }
+    if (f.can_approve.checked) body.can_approve = true;
+    try {
+      const issuer = await api("POST", "/v1/issuers", body);
+      token.replaceChildren("Token of ", el("strong", {}, issuer.label), " (shown once, never again: store it now): ", el("code", { id: "issuer-token" }, issuer.token));
+      token.hidden = false;
+      form.reset();
+      say(`Created the issuer ${issuer.label}.`);
+      await view.refresh();
+    } catch (err) {
+      formFailed(form, err, "Could not create the issuer");
+    }
+  });
+  const body = el("tbody");
+  section.append(
+    el("h2", {}, "Issuers"),
+    el("p", { class: "muted" }, "An issuer token lets an agent's Worker mint its own keys, only inside the ceilings set here. Revoking it revokes every key it issued."),
+    form,
+    token,
+    dataTable("issuers", "Issuers", ["Label", "Status", "Vendors", "Endpoint ceiling", "Per-key cap", "Live keys", "Daily spend ceiling", "Created", ""], body),
+  );
+
+  async function revoke(issuer, live) {
+    const ok = await confirmDialog(
+      `Revoke the issuer ${issuer.label}?`,
+      `Its token stops working now, and every live key it issued${live === undefined ? "" : ` (${live} now)`} is revoked with it: agents holding them are refused from their next call.`,
+      "Revoke issuer",
+    );
+    if (!ok) return;
+    const res = await api("DELETE", `/v1/issuers/${encodeURIComponent(issuer.id)}`);
+    say(`Revoked ${res.label} and its ${res.revoked_keys} key${res.revoked_keys === 1 ? "" : "s"}.`);
+    await view.refresh();
+  }
+
+  function limits(i) {
+    return [
+      i.label_prefix && `labels start with "${i.label_prefix}"`,
+      `keys live at most ${i.max_ttl}`,
+      i.expires_at && `token expires ${time(i.expires_at)}`,
+      i.can_approve && "may approve its keys' calls",
+    ]
+      .filter(Boolean)
+      .join(" · ");
+  }
+
+  const view = {
+    async refresh() {
+      const { data } = await api("GET", "/v1/issuers");
+      const detailed = await Promise.all(data.map((i) => (i.status === "active" ? unlessGone(api("GET", `/v1/issuers/${encodeURIComponent(i.id)}`)) : null)));
+      body.replaceChildren(
+        ...data.map((i, n) => {
+          const live = detailed[n]?.live_keys;
+          return el(
+            "tr",
+            {},
+            el("td", {}, el("strong", {}, i.label), el("code", { class: "why" }, i.id), el("span", { class: "why" }, limits(i))),
+            el("td", {}, el("span", { class: `badge ${i.status}` }, i.status)),
+            el("td", {}, i.vendors.join(", ")),
+            el("td", {}, el("ul", { class: "endpoints" }, i.endpoint_ceiling.map((p) => el("li", {}, el("code", {}, p))))),
+            el("td", { class: "num" }, usd(i.max_daily_usd_cap), i.max_total_usd_cap !== null && i.max_total_usd_cap !== undefined && el("span", { class: "why" }, `${usd(i.max_total_usd_cap)} lifetime`)),
+            el("td", { class: "num" }, live === undefined ? `– / ${i.max_live_keys}` : `${live} / ${i.max_live_keys}`),
+            el("td", { class: "num" }, i.max_daily_spend_usd === null ? "–" : usd(i.max_daily_spend_usd), i.max_total_spend_usd !== null && i.max_total_spend_usd !== undefined && el("span", { class: "why" }, `${usd(i.max_total_spend_usd)} in all`)),
+            el("td", {}, el("time", { datetime: i.created_at }, time(i.created_at))),
+            el(
+              "td",
+              { class: "actions" },
+              i.status === "active" && el("button", { type: "button", class: "danger small", "aria-label": `Revoke the issuer ${i.label}`, onclick: () => revoke(i, live).catch(failed) }, "Revoke"),
+            ),
+          );
+        }),
+      );
+      if (!data.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No issuers yet.")));
+    },
+  };
+  return view;
+}
+
+function budgetsView(section) {
+  const form = el(
+    "form",
+    { class: "filters", "aria-label": "Set a budget" },
+    field("Vendor", select("vendor", VENDORS, "stripe")),
+    field("Label prefix (optional)", el("input", { name: "label_prefix", autocomplete: "off", maxlength: 200 })),
+    field("Daily cap (USD)", el("input", { name: "daily_usd_cap", inputmode: "decimal", required: true, autocomplete: "off" })),
+    el("button", { type: "submit" }, "Set budget"),
+  );
+  const scope = (b) => (b.label_prefix ? `${b.vendor} ${b.label_prefix}` : `${b.vendor}, any label`);
+
+  /** Creates the budget of this vendor and prefix, or sets its cap. */
+  async function set(vendor, labelPrefix, cap) {
+    const req = { vendor, daily_usd_cap: cap };
+    if (labelPrefix) req.label_prefix = labelPrefix;
+    const res = await api("POST", "/v1/budgets", req);
+    const n = res.attached_keys;
+    say(`Budget set: ${usd(res.daily_usd_cap)} a day for ${res.vendor}/${res.label_prefix ?? "any label"}; it now binds ${n} live key${n === 1 ? "" : "s"}.`);
+    await view.refresh(true);
+  }
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearInvalid(form);
+    try {
+      await set(form.elements.vendor.value, form.elements.label_prefix.value.trim(), form.elements.daily_usd_cap.value.trim());
+      form.reset();
+    } catch (err) {
+      formFailed(form, err, "Could not set the budget");
+    }
+  });
+  const body = el("tbody");
+  section.append(
+    el("h2", {}, "Budgets"),
+    el("p", { class: "muted" }, "A budget caps what every key of a vendor (and, optionally, a label prefix) spends together in a UTC day, on top of each key's own cap."),
+    form,
+    dataTable("budgets", "Budgets", ["Vendor", "Label prefix", "Daily cap", "Leased today (UTC)", "Keys today", "Created", ""], body),
+    el("p", { class: "muted" }, "Leased is an upper bound on today's spend: keys lease from the budget in blocks and hand back what they do not spend."),
+  );
+
+  async function remove(b) {
+    const ok = await confirmDialog(`Delete the budget for ${scope(b)}?`, `Its keys are no longer held to ${usd(b.daily_usd_cap)} a day together (each key's own cap still holds).`, "Delete budget");
+    if (!ok) return;
+    await api("DELETE", `/v1/budgets/${encodeURIComponent(b.id)}`);
+    say(`Deleted the budget for ${scope(b)}.`);
+    await view.refresh(true);
+  }
+
+  function newCap(b) {
+    const input = el("input", { name: "cap", inputmode: "decimal", required: true, autocomplete: "off", size: 7, placeholder: usd(b.daily_usd_cap), "aria-label": `New cap for ${scope(b)}` });
+    return el(
+      "form",
+      {
+        class: "inline",
+        "aria-label": `Raise or lower the budget for ${scope(b)}`,
+        onsubmit: (e) => {
+          e.preventDefault();
+          input.removeAttribute("aria-invalid");
+          set(b.vendor, b.label_prefix, input.value.trim()).catch((err) => {
+            failed(err, `Could not change the budget for ${scope(b)}`);
+            input.setAttribute("aria-invalid", "true");
+            input.focus();
+          });
+        },
+      },
+      input,
+      el("button", { type: "submit", class: "small", "aria-label": `Save the new cap for ${scope(b)}` }, "Save"),
+    );
+  }
+
+  const view = {
+    async refresh(force) {
+      // A new cap being typed survives the refresh: only redraw when idle.
+      const typing = [...body.querySelectorAll("input[name=cap]")].some((i) => i.value || i === document.activeElement);
+      if (typing && !force) return;
+      const { data } = await api("GET", "/v1/budgets");
+      const detailed = await Promise.all(data.map((b) => unlessGone(api("GET", `/v1/budgets/${encodeURIComponent(b.id)}`))));
+      body.replaceChildren(
+        ...data.map((b, n) => {
+          const d = detailed[n];
+          return el(
+            "tr",
+            {},
+            el("td", {}, b.vendor),
+            el("td", {}, b.label_prefix ? el("code", {}, b.label_prefix) : el("span", { class: "muted" }, "any label")),
+            el("td", { class: "num" }, usd(b.daily_usd_cap)),
+            el("td", {}, d ? spendBar(d.leased_today_usd, b.daily_usd_cap, "leased") : "–"),
+            el("td", { class: "num" }, d ? String(d.keys_today) : "–"),
+            el("td", {}, el("time", { datetime: b.created_at }, time(b.created_at))),
+            el("td", { class: "actions" }, newCap(b), el("button", { type: "button", class: "danger small", "aria-label": `Delete the budget for ${scope(b)}`, onclick: () => remove(b).catch(failed) }, "Delete")),
+          );
+        }),
+      );
+      if (!data.length) body.append(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No budgets: only each key's own cap holds.")));
+    },
+  };
+  return view;
+}
+
+function spendBar(spent, cap, word = "spent") {
   const ratio = cap > 0 ? Math.min(1, spent / cap) : 0;
   const level = ratio >= 0.9 ? "high" : ratio >= 0.6 ? "mid" : "low";
   const fill = el("div", { class: `fill ${level}` });
@@ -415,7 +790,7 @@ function spendBar(spent, cap) {
   fill.style.width = `${(ratio * 100).toFixed(1)}%`;
   return el(
     "div",
-    { class: "spend", role: "img", "aria-label": `${usd(spent)} of ${usd(cap)} spent today` },
+    { class: "spend", role: "img", "aria-label": `${usd(spent)} of ${usd(cap)} ${word} today` },
     el("div", { class: "bar" }, fill),
     el("span", {}, `${usd(spent)} / ${usd(cap)}`),
   );
@@ -436,42 +811,103 @@ function spendView(section) {
   });
   const chart = el("figure", { class: "chart" });
   const top = el("tbody");
+  const usage = usageSection();
   section.append(
     el("h2", {}, "Spend"),
     form,
     chart,
     el("h3", {}, "Top spenders today (UTC)"),
-    el("div", { class: "scroll" }, el("table", {}, el("thead", {}, el("tr", {}, ["Label", "Key", "Vendor", "Spent", "Calls"].map((h) => el("th", { scope: "col" }, h)))), top)),
+    dataTable("spenders", "Top spenders today (UTC)", ["Label", "Key", "Vendor", "Spent", "Calls"], top),
+    usage.section,
   );
 
   const view = {
     async refresh() {
-      const hours = { "24h": 24, "7d": 168, "30d": 720 }[settings.range];
-      const bucketMs = settings.range === "24h" ? 3_600_000 : 86_400_000;
-      const now = Date.now();
-      const start = Math.floor((now - hours * 3_600_000) / bucketMs) * bucketMs + bucketMs;
-      const { rows, complete } = await all("/v1/audit", { decision: "allowed", since: start, limit: 1000 });
-      drawChart(chart, rows, { start, end: now, bucketMs, group: settings.group, complete });
-
-      const midnight = Math.floor(now / 86_400_000) * 86_400_000;
-      const today = new Map();
-      for (const r of rows) {
-        if (Date.parse(r.created_at) < midnight || !r.key_id) continue;
-        const t = today.get(r.key_id) ?? { label: r.label, key: r.key_id, vendor: r.vendor, spent: 0, calls: 0 };
-        t.spent += r.cost_usd;
-        t.calls += 1;
-        today.set(r.key_id, t);
-      }
-      const ranked = [...today.values()].sort((a, b) => b.spent - a.spent).slice(0, 10);
-      top.replaceChildren(
-        ...ranked.map((t) =>
-          el("tr", {}, el("td", {}, t.label ?? "–"), el("td", {}, el("a", { href: `#audit?${query({ key_id: t.key })}` }, t.key)), el("td", {}, t.vendor ?? "–"), el("td", { class: "num" }, usd(t.spent)), el("td", { class: "num" }, String(t.calls))),
-        ),
-      );
-      if (!ranked.length) top.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No spend today.")));
+      await Promise.all([drawSpend(), usage.refresh()]);
     },
   };
+
+  async function drawSpend() {
+    const hours = { "24h": 24, "7d": 168, "30d": 720 }[settings.range];
+    const bucketMs = settings.range === "24h" ? 3_600_000 : 86_400_000;
+    const now = Date.now();
+    const start = Math.floor((now - hours * 3_600_000) / bucketMs) * bucketMs + bucketMs;
+    const { rows, complete } = await all("/v1/audit", { decision: "allowed", since: start, limit: 1000 });
+    drawChart(chart, rows, { start, end: now, bucketMs, group: settings.group, complete });
+
+    const midnight = Math.floor(now / 86_400_000) * 86_400_000;
+    const today = new Map();
+    for (const r of rows) {
+      if (Date.parse(r.created_at) < midnight || !r.key_id) continue;
+      const t = today.get(r.key_id) ?? { label: r.label, key: r.key_id, vendor: r.vendor, spent: 0, calls: 0 };
+      t.spent += r.cost_usd;
+      t.calls += 1;
+      today.set(r.key_id, t);
+    }
+    const ranked = [...today.values()].sort((a, b) => b.spent - a.spent).slice(0, 10);
+    top.replaceChildren(
+      ...ranked.map((t) =>
+        el("tr", {}, el("td", {}, t.label ?? "–"), el("td", {}, el("a", { href: `#audit?${query({ key_id: t.key })}` }, t.key)), el("td", {}, t.vendor ?? "–"), el("td", { class: "num" }, usd(t.spent)), el("td", { class: "num" }, String(t.calls))),
+      ),
+    );
+    if (!ranked.length) top.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No spend today.")));
+  }
   return view;
+}
+
+/** Calls and spend per label, vendor, UTC day or key over a period, as `GET /v1/usage` sums them. */
+function usageSection() {
+  const settings = { period: "today", by: "label" };
+  const form = el(
+    "form",
+    { class: "filters", "aria-label": "Usage", onsubmit: (e) => e.preventDefault() },
+    field("Usage period", select("usage_period", [["today", "today (UTC)"], ["7d", "last 7 days"], ["30d", "last 30 days"]], settings.period)),
+    field("Usage by", select("usage_by", ["label", "vendor", "day", "key"], settings.by)),
+  );
+  form.addEventListener("change", () => {
+    settings.period = form.elements.usage_period.value;
+    settings.by = form.elements.usage_by.value;
+    refresh().catch(failed);
+  });
+  const caption = el("caption", { class: "visually-hidden" }, "Usage");
+  const head = el("thead");
+  const body = el("tbody");
+  const foot = el("tfoot");
+  const note = el("p", { class: "muted" });
+  const section = el("section", { "aria-labelledby": "usage-title" }, el("h3", { id: "usage-title" }, "Usage"), form, el("div", { class: "scroll" }, el("table", { class: "usage" }, caption, head, body, foot)), note);
+  const HEADS = { key_id: "Key", label: "Label", vendor: "Vendor", day: "Day (UTC)" };
+  const SHOWN = 200;
+
+  function group(r, name) {
+    const v = r[name];
+    if (v === null || v === undefined) return el("span", { class: "muted" }, "(none)");
+    if (name === "key_id") return [el("a", { href: `#key?${query({ id: v })}` }, el("code", {}, v)), r.label !== null && r.label !== undefined && el("span", { class: "why" }, r.label)];
+    return v;
+  }
+
+  async function refresh() {
+    const DAY = 86_400_000;
+    const days = { today: 1, "7d": 7, "30d": 30 }[settings.period];
+    const since = Math.floor(Date.now() / DAY) * DAY - (days - 1) * DAY;
+    const res = await api("GET", `/v1/usage?${query({ group_by: settings.by, since })}`);
+    const name = res.group_by;
+    caption.textContent = `Usage per ${settings.by}, largest spend first`;
+    head.replaceChildren(el("tr", {}, [HEADS[name] ?? name, "Calls", "Allowed", "Denied", "Spend"].map((h) => el("th", { scope: "col" }, h))));
+    const rows = res.data.slice(0, SHOWN);
+    body.replaceChildren(
+      ...rows.map((r) =>
+        el("tr", {}, el("td", {}, group(r, name)), el("td", { class: "num" }, String(r.calls)), el("td", { class: "num" }, String(r.allowed)), el("td", { class: "num" }, String(r.denied)), el("td", { class: "num" }, usd(r.cost_usd))),
+      ),
+    );
+    if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No calls in this period.")));
+    const sum = (k) => res.data.reduce((s, r) => s + r[k], 0);
+    foot.replaceChildren(
+      el("tr", { class: "total" }, el("th", { scope: "row" }, "Total"), el("td", { class: "num" }, String(res.total.calls)), el("td", { class: "num" }, String(sum("allowed"))), el("td", { class: "num" }, String(sum("denied"))), el("td", { class: "num" }, usd(res.total.cost_usd))),
+    );
+    note.textContent = `From ${time(res.since)} to ${time(res.until)}${res.data.length > SHOWN ? `; the ${SHOWN} largest of ${res.data.length} shown, the total counts them all` : ""}.`;
+  }
+
+  return { section, refresh };
 }
 
 /** Stacked bars of spend per bucket and group, drawn as SVG elements. */

@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's Chromium, driven by
 // playwright-core) against the Worker serving it: sign-in, keys with their
 // spend, revoking one key and all matching keys, the audit log, the spend
-// chart, hostile labels shown as text, and the security headers.
+// chart and usage table, a key's details, issuers, budgets, hostile labels
+// shown as text, and the security headers.
 // KEYBRAKE_SCREENSHOTS=1 saves the screenshots to docs/screenshots/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -188,7 +189,7 @@ test("the audit log pages through a key's calls, 50 at a time", async () => {
 test("the spend view charts spend and ranks today's spenders", async () => {
   await nav("Spend").click();
   await page.getByRole("figure").locator("rect").first().waitFor();
-  const top = page.getByRole("row", { name: /dash-agent-1/ });
+  const top = page.getByRole("table", { name: "Top spenders today (UTC)" }).getByRole("row", { name: /dash-agent-1/ });
   await top.waitFor();
   assert.match(await top.textContent(), /\$20\.00/);
   await page.getByRole("figure").getByRole("listitem").getByText("stripe: $20.50").waitFor();
@@ -287,6 +288,312 @@ test("webhooks: register one from the page, see its secret once, its deliveries,
   await page.getByRole("dialog").getByRole("button", { name: "Delete webhook" }).click();
   await page.getByText("Deleted the webhook to https://hooks.example.com/dash.").waitFor();
   assert.equal((await ctx.kb.admin("/v1/webhooks")).json.data.length, 0);
+  await nav("Keys").click();
+});
+
+/** Polls `probe` until it answers something truthy (or fails the test after `ms`). */
+async function until(probe, what, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await probe();
+    if (last) return last;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await page.waitForTimeout(200);
+  }
+}
+
+/** The value (`<dd>`) of a term in a definition list on the page. */
+const fact = (list, term) => list.locator("dt", { hasText: term }).locator("xpath=following-sibling::dd[1]");
+
+test("issuers: create one from the page with its ceilings, see its token once, revoke it with its keys", async () => {
+  await nav("Issuers").click();
+  await page.getByRole("heading", { name: "Issuers" }).waitFor();
+  await page.getByText("No issuers yet.").waitFor();
+  const form = page.getByRole("form", { name: "Create an issuer" });
+  await form.getByLabel("Label", { exact: true }).fill("dash-issuer");
+  await form.getByLabel("Endpoint ceiling (one pattern per line)").fill("payment_intents");
+  await form.getByLabel("Max daily cap per key (USD)").fill("20");
+  await form.getByLabel("Max live keys").fill("2");
+  await form.getByLabel("Max daily spend, all keys together (USD)").fill("100");
+  // No vendor chosen: refused on the page, nothing sent.
+  await form.getByRole("button", { name: "Create issuer" }).click();
+  await page.getByText("Choose at least one vendor the issuer may issue keys for.").waitFor();
+  await form.getByRole("group", { name: "Vendors" }).getByLabel("stripe").check();
+  // A pattern the API refuses: its message is shown and the field marked.
+  await form.getByRole("button", { name: "Create issuer" }).click();
+  await page.getByText(/^Could not create the issuer: bad_request: endpoint_ceiling "payment_intents": must start with \//).waitFor();
+  assert.equal(await form.getByLabel("Endpoint ceiling (one pattern per line)").getAttribute("aria-invalid"), "true");
+  assert.equal((await ctx.kb.admin("/v1/issuers")).json.data.length, 0, "nothing was created");
+
+  await form.getByLabel("Endpoint ceiling (one pattern per line)").fill("POST /v1/payment_intents\n/v1/payment_intents/**\n");
+  await form.getByLabel("Max total spend, all keys (USD, optional)").fill("500");
+  await form.getByLabel("Max key lifetime (optional)").fill("10m");
+  await form.getByLabel("Label prefix its keys must have (optional)").fill("dash-iss-");
+  await form.getByLabel("Token lifetime (optional; empty: until revoked)").fill("30d");
+  await form.getByRole("button", { name: "Create issuer" }).click();
+  const token = await page.locator("#issuer-token").textContent({ timeout: 15_000 });
+  assert.match(token, /^kbi_[0-9a-f]{24}_[0-9a-f]{48}$/);
+  // No answer the tests see may carry it, nor any log line.
+  ctx.kb.issuedTokens.set(token, 0);
+  assert.equal(await form.getByLabel("Label", { exact: true }).inputValue(), "", "the form was cleared");
+
+  const listed = (await ctx.kb.admin("/v1/issuers")).json.data;
+  assert.equal(listed.length, 1);
+  const issuer = listed[0];
+  assert.match(issuer.id, /^iss_[0-9a-f]{24}$/);
+  assert.ok(token.startsWith(`kbi_${issuer.id.slice(4)}_`), "the token is this issuer's");
+  const { id, created_at, expires_at, ...ceilings } = issuer;
+  assert.deepEqual(ceilings, {
+    label: "dash-issuer",
+    status: "active",
+    revoked_at: null,
+    vendors: ["stripe"],
+    endpoint_ceiling: ["POST /v1/payment_intents", "/v1/payment_intents/**"],
+    max_daily_usd_cap: 20,
+    max_total_usd_cap: null,
+    max_ttl: "10m",
+    max_live_keys: 2,
+    label_prefix: "dash-iss-",
+    required_constraints: null,
+    allowed_accounts: [],
+    max_daily_spend_usd: 100,
+    max_total_spend_usd: 500,
+    can_approve: false,
+  });
+  const lifetime = Date.parse(expires_at) - Date.parse(created_at);
+  assert.equal(lifetime, 30 * 86_400_000);
+
+  // The token shown works, and mints a key inside the ceilings.
+  const asIssuer = (path, init = {}) => ctx.kb.fetch(path, { ...init, headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await asIssuer("/v1/keys")).status, 200);
+  const minted = await asIssuer("/v1/keys", {
+    method: "POST",
+    body: JSON.stringify({ label: "dash-iss-1", vendor: "stripe", allowed_endpoints: ["POST /v1/payment_intents"], daily_usd_cap: 10, expires_in: "5m" }),
+  });
+  assert.equal(minted.status, 201, minted.text);
+  assert.equal((await call(minted.json.token, 300)).status, 200);
+
+  const row = page.getByRole("row", { name: /dash-issuer/ });
+  await row.getByText("1 / 2", { exact: true }).waitFor({ timeout: 15_000 });
+  const text = await row.textContent();
+  for (const part of [issuer.id, "active", "stripe", "POST /v1/payment_intents", "/v1/payment_intents/**", "$20.00", "$100.00", "$500.00 in all", 'labels start with "dash-iss-"', "keys live at most 10m"]) {
+    assert.ok(text.includes(part), `${part} in ${text}`);
+  }
+  await page.screenshot({ path: path.join(shots, "issuers.png") });
+
+  // Shown once: leaving the view and coming back shows it no more.
+  await nav("Keys").click();
+  await nav("Issuers").click();
+  await row.waitFor();
+  assert.equal(await page.locator("#issuer-token").count(), 0);
+  assert.ok(!(await page.content()).includes(token), "the token is nowhere on the page");
+
+  // A hostile issuer label is text.
+  const hostile = await ctx.kb.admin("/v1/issuers", {
+    method: "POST",
+    body: { label: XSS, vendors: ["resend"], endpoint_ceiling: ["POST /emails"], max_daily_usd_cap: 1, max_live_keys: 1, max_daily_spend_usd: 1 },
+  });
+  assert.equal(hostile.status, 201, hostile.text);
+  ctx.kb.issuedTokens.set(hostile.json.token, 1);
+  await page.getByRole("row", { name: XSS }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator("#view img").count(), 0);
+
+  await row.getByRole("button", { name: "Revoke the issuer dash-issuer" }).click();
+  const dialog = page.getByRole("dialog");
+  assert.match(await dialog.textContent(), /Its token stops working now, and every live key it issued \(1 now\) is revoked with it/);
+  await dialog.getByRole("button", { name: "Revoke issuer" }).click();
+  await page.getByText("Revoked dash-issuer and its 1 key.").waitFor();
+  assert.equal((await asIssuer("/v1/keys")).status, 401, "the token is refused");
+  assert.equal((await ctx.kb.admin(`/v1/keys/${minted.json.id}`)).json.status, "revoked");
+  assert.equal((await call(minted.json.token, 100)).status, 401, "its key is refused");
+  assert.equal((await ctx.kb.admin(`/v1/issuers/${issuer.id}`)).json.status, "revoked");
+  await row.getByText("revoked", { exact: true }).waitFor();
+  assert.equal(await row.getByRole("button").count(), 0, "nothing left to revoke");
+  assert.equal((await ctx.kb.admin(`/v1/issuers/${hostile.json.id}`)).json.status, "active", "the other issuer is untouched");
+  assert.deepEqual(dialogs, []);
+});
+
+test("budgets: set one from the page, see what its keys lease today, change its cap and delete it", async () => {
+  const key = await ctx.kb.issueKey({ label: "dash-bud-1", daily_usd_cap: 50 });
+  await nav("Budgets").click();
+  await page.getByText("No budgets: only each key's own cap holds.").waitFor();
+  const form = page.getByRole("form", { name: "Set a budget" });
+  await form.getByLabel("Vendor").selectOption("stripe");
+  await form.getByLabel("Label prefix (optional)").fill("dash-bud-");
+  await form.getByLabel("Daily cap (USD)").fill("40");
+  await form.getByRole("button", { name: "Set budget" }).click();
+  await page.getByText("Budget set: $40.00 a day for stripe/dash-bud-; it now binds 1 live key.").waitFor();
+  const [budget] = (await ctx.kb.admin("/v1/budgets")).json.data;
+  assert.deepEqual({ ...budget, id: undefined, created_at: undefined }, { id: undefined, created_at: undefined, vendor: "stripe", label_prefix: "dash-bud-", daily_usd_cap: 40 });
+
+  // A $10 payment under it: its key leases from the budget.
+  assert.equal((await call(key.token, 1000)).status, 200);
+  const row = page.getByRole("row", { name: /dash-bud-/ });
+  const bar = row.getByRole("img", { name: /leased today/ });
+  const shown = await until(async () => {
+    const m = /^\$(\d+\.\d\d) of \$40\.00 leased today$/.exec(await bar.getAttribute("aria-label"));
+    return m && Number(m[1]) > 0 && Number(m[1]);
+  }, "a lease on the page");
+  assert.ok(shown >= 10 && shown <= 40, `leased $${shown}`);
+  const state = (await ctx.kb.admin(`/v1/budgets/${budget.id}`)).json;
+  assert.ok(state.leased_today_usd >= 10, `the API says $${state.leased_today_usd}`);
+  assert.equal(state.keys_today, 1);
+  assert.equal(await row.getByRole("cell").nth(4).textContent(), "1", "keys today");
+  assert.match(await page.locator("#view").textContent(), /Leased is an upper bound on today's spend/);
+  await page.screenshot({ path: path.join(shots, "budgets.png") });
+
+  // A cap the API refuses is explained, and changes nothing.
+  await row.getByLabel("New cap for stripe dash-bud-", { exact: true }).fill("0");
+  await row.getByRole("button", { name: "Save the new cap for stripe dash-bud-" }).click();
+  await page.getByText(/^Could not change the budget for stripe dash-bud-: bad_request: daily_usd_cap must be above zero/).waitFor();
+  assert.equal((await ctx.kb.admin(`/v1/budgets/${budget.id}`)).json.daily_usd_cap, 40);
+  await row.getByLabel("New cap for stripe dash-bud-", { exact: true }).fill("60");
+  await row.getByRole("button", { name: "Save the new cap for stripe dash-bud-" }).click();
+  await page.getByText("Budget set: $60.00 a day for stripe/dash-bud-; it now binds 1 live key.").waitFor();
+  const raised = (await ctx.kb.admin("/v1/budgets")).json.data;
+  assert.deepEqual(raised.map((b) => [b.id, b.daily_usd_cap]), [[budget.id, 60]], "the same budget, its cap raised");
+  await row.getByRole("img", { name: /of \$60\.00 leased today/ }).waitFor();
+
+  await row.getByRole("button", { name: "Delete the budget for stripe dash-bud-" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete budget" }).click();
+  await page.getByText("Deleted the budget for stripe dash-bud-.").waitFor();
+  assert.deepEqual((await ctx.kb.admin("/v1/budgets")).json.data, []);
+  assert.equal((await ctx.kb.admin(`/v1/budgets/${budget.id}`)).status, 404);
+  await page.getByText("No budgets: only each key's own cap holds.").waitFor();
+});
+
+test("usage: the spend view's table sums calls and spend per label, vendor and key as the API does", async () => {
+  const key = await ctx.kb.issueKey({ label: "dash-usage", daily_usd_cap: 5 });
+  assert.equal((await call(key.token, 150)).status, 200);
+  assert.equal((await call(key.token, 250)).status, 200);
+  assert.equal((await call(key.token, 400)).status, 429, "over its $5 cap: denied");
+  await ctx.kb.auditUntil({ key_id: key.id }, (rows) => rows.length === 3);
+  await nav("Spend").click();
+  const table = page.getByRole("table", { name: /^Usage per/ });
+  const cells = async (row) => (await row.getByRole("cell").allTextContents()).map((t) => t.trim());
+
+  const row = table.getByRole("row", { name: /dash-usage/ });
+  await row.waitFor({ timeout: 15_000 });
+  assert.deepEqual(await cells(row), ["dash-usage", "3", "2", "1", "$4.00"]);
+  const byLabel = (await ctx.kb.admin("/v1/usage?group_by=label")).json;
+  const mine = byLabel.data.find((r) => r.label === "dash-usage");
+  assert.deepEqual(mine, { label: "dash-usage", calls: 3, allowed: 2, denied: 1, cost_usd: 4 });
+  // Every label the API lists today, in its order, with its figures; and its total.
+  await until(async () => {
+    const api = (await ctx.kb.admin("/v1/usage?group_by=label")).json;
+    const want = api.data.map((r) => [r.label ?? "(none)", String(r.calls), String(r.allowed), String(r.denied), `$${r.cost_usd.toFixed(2)}`]);
+    const got = await Promise.all((await table.locator("tbody tr").all()).map(cells));
+    const total = await cells(table.locator("tfoot tr"));
+    return JSON.stringify(got) === JSON.stringify(want) && total[0] === String(api.total.calls) && total.at(-1) === `$${api.total.cost_usd.toFixed(2)}`;
+  }, "the usage table to match GET /v1/usage?group_by=label");
+  assert.equal(await table.locator("tfoot th").textContent(), "Total");
+
+  await page.getByLabel("Usage by").selectOption("vendor");
+  await table.getByRole("columnheader", { name: "Vendor" }).waitFor();
+  await until(async () => {
+    const stripe = (await ctx.kb.admin("/v1/usage?group_by=vendor")).json.data.find((r) => r.vendor === "stripe");
+    const want = ["stripe", String(stripe.calls), String(stripe.allowed), String(stripe.denied), `$${stripe.cost_usd.toFixed(2)}`];
+    return JSON.stringify(await cells(table.getByRole("row", { name: /^stripe/ }))) === JSON.stringify(want);
+  }, "the stripe row to match GET /v1/usage?group_by=vendor");
+
+  // The period asks for whole UTC days up to now.
+  const midnight = Math.floor(Date.now() / 86_400_000) * 86_400_000;
+  const seven = page.waitForRequest((r) => r.url().includes("/v1/usage?") && new URL(r.url()).searchParams.get("since") !== String(midnight));
+  await page.getByLabel("Usage period").selectOption("7d");
+  const asked = new URL((await seven).url()).searchParams;
+  assert.equal(asked.get("since"), String(midnight - 6 * 86_400_000), "the last 7 UTC days");
+  assert.equal(asked.get("group_by"), "vendor");
+
+  await page.getByLabel("Usage period").selectOption("today");
+  await page.getByLabel("Usage by").selectOption("key");
+  const keyRow = table.getByRole("row", { name: new RegExp(key.id) });
+  await keyRow.waitFor();
+  assert.deepEqual(await cells(keyRow), [`${key.id}dash-usage`, "3", "2", "1", "$4.00"]);
+  await table.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shots, "usage.png") });
+  // A key's row opens its details.
+  await keyRow.getByRole("link", { name: key.id }).click();
+  await page.getByRole("heading", { name: "dash-usage" }).waitFor();
+  assert.ok(page.url().endsWith(`#key?id=${key.id}`));
+});
+
+test("a key's details: its state, spend and constraints as text, and the same actions as the keys table", async () => {
+  const constraints = { max_amount_usd: 25, currencies: ["usd"], rate_limit: { requests: 5, per: "minute" }, metadata: { run: null, [XSS]: XSS }, total_usd_cap: 100 };
+  const key = await ctx.kb.issueKey({ label: "dash-detail", daily_usd_cap: 30, constraints });
+  const paid = await ctx.kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 700, currency: "usd", metadata: { run: "r1", [XSS]: XSS } } });
+  assert.equal(paid.status, 200, paid.text);
+  assert.deepEqual((await ctx.kb.settledKey(key.id)).json.constraints, constraints, "the API kept them as sent");
+
+  // The keys table's label opens the details.
+  await nav("Keys").click();
+  await page.getByRole("row", { name: /dash-detail/ }).getByRole("link", { name: "dash-detail" }).click();
+  const heading = page.getByRole("heading", { name: "dash-detail" });
+  await heading.waitFor();
+  assert.ok(page.url().endsWith(`#key?id=${key.id}`));
+  assert.equal(await nav("Keys").getAttribute("aria-current"), "page");
+  const facts = page.locator("dl.facts").first();
+  await fact(facts, "Spent today").getByText("$7.00 / $30.00").waitFor({ timeout: 15_000 });
+  assert.equal(await fact(facts, "Id").textContent(), key.id);
+  assert.equal(await fact(facts, "Label").textContent(), "dash-detail");
+  assert.equal(await fact(facts, "Vendor").textContent(), "stripe");
+  assert.equal(await fact(facts, "Status").textContent(), "active");
+  assert.match(await fact(facts, "Expires").textContent(), /\(in 4m \d\ds\)$/);
+  assert.equal(await fact(facts, "Held by calls in flight").textContent(), "$0.00");
+  assert.equal(await fact(facts, "Left today").textContent(), "$23.00");
+  assert.deepEqual(await fact(facts, "Allowed endpoints").getByRole("listitem").allTextContents(), ["/v1/payment_intents", "/v1/payment_intents/*"]);
+  assert.match(await fact(facts, "Spent today").getByRole("img").getAttribute("aria-label"), /\$7\.00 of \$30\.00 spent today/);
+
+  const list = page.locator("dl.constraints");
+  assert.equal(await fact(list, "max_amount_usd").textContent(), "$25.00");
+  assert.equal(await fact(list, "currencies").textContent(), "usd");
+  assert.equal(await fact(list, "rate_limit").textContent(), "5 per minute");
+  assert.equal(await fact(list, "total_usd_cap").textContent(), "$100.00");
+  assert.deepEqual((await fact(list, "metadata").getByRole("listitem").allTextContents()).sort(), [`${XSS}=${XSS}`, "run=any"].sort());
+  assert.equal(await list.locator("dt").count(), 5, "each constraint once");
+  assert.equal(await page.locator("#view img").count(), 0, "the hostile metadata is text");
+  assert.deepEqual(dialogs, [], "no script ran");
+  await page.screenshot({ path: path.join(shots, "key.png") });
+
+  // The keys table's actions, here too.
+  await page.getByRole("button", { name: "Pause dash-detail" }).click();
+  await page.getByText("Paused dash-detail: its calls are refused until it is resumed.").waitFor();
+  await fact(facts, "Status").getByText("paused", { exact: true }).waitFor();
+  assert.equal((await ctx.kb.admin(`/v1/keys/${key.id}`)).json.status, "paused");
+  await page.getByRole("button", { name: "Resume dash-detail" }).click();
+  await page.getByText("Resumed dash-detail.").waitFor();
+  assert.equal((await ctx.kb.admin(`/v1/keys/${key.id}`)).json.status, "active");
+  await page.getByRole("button", { name: "Edit dash-detail" }).click();
+  const edit = page.getByRole("dialog", { name: "Change dash-detail" });
+  assert.equal(await edit.getByLabel("Lifetime cap (USD, optional)").inputValue(), "100");
+  await edit.getByLabel("Daily cap (USD)").fill("12");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Changed dash-detail.").waitFor();
+  await fact(facts, "Spent today").getByText("$7.00 / $12.00").waitFor();
+  assert.equal((await ctx.kb.admin(`/v1/keys/${key.id}`)).json.daily_usd_cap, 12);
+  await page.getByRole("button", { name: "Revoke dash-detail" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Revoke key" }).click();
+  await page.getByText(`Revoked dash-detail (${key.id}).`).waitFor();
+  await fact(facts, "Status").getByText("revoked", { exact: true }).waitFor();
+  assert.equal(await page.locator(".key-actions button").count(), 0, "a revoked key has no actions");
+  assert.equal((await call(key.token, 100)).status, 401);
+
+  // The audit link opens the key's calls.
+  await page.getByRole("link", { name: "Audit log of this key" }).click();
+  await page.getByRole("heading", { name: `Audit of ${key.id}` }).waitFor();
+
+  // A key without constraints says so.
+  const plain = await ctx.kb.issueKey({ label: "dash-plain" });
+  await page.goto(`${ctx.kb.url}/#key?id=${plain.id}`);
+  await page.getByRole("heading", { name: "dash-plain" }).waitFor();
+  assert.equal(await page.locator("p.constraints").textContent(), "None");
+
+  // An unknown or malformed id is said to be not found.
+  for (const id of [`key_${"0".repeat(24)}`, "nope"]) {
+    await page.goto(`${ctx.kb.url}/#key?id=${id}`);
+    await page.getByRole("heading", { name: "Key not found" }).waitFor();
+    assert.equal(await page.getByRole("alert").filter({ hasText: "No key has" }).textContent(), `No key has the id "${id}". Check the link, or find the key in the keys list.`);
+  }
   await nav("Keys").click();
 });
 
