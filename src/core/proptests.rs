@@ -86,6 +86,36 @@ fn method_ok(pattern: &str, method: &str) -> bool {
     }
 }
 
+/// A plain reading of a canonical pattern (`[METHOD ]/seg/*/…[/**]`):
+/// the model `Allowlist::allows` is checked against.
+fn admits(pattern: &str, method: &str, path: &str) -> bool {
+    let (m, pat) = match pattern.split_once(' ') {
+        Some((m, p)) => (Some(m), p),
+        None => (None, pattern),
+    };
+    let method_ok = m.is_none_or(|m| {
+        m.eq_ignore_ascii_case(method) || (m == "GET" && method.eq_ignore_ascii_case("HEAD"))
+    });
+    fn walk(pat: &[&str], path: &[&str]) -> bool {
+        match (pat, path) {
+            (["**"], rest) => !rest.is_empty(),
+            ([], []) => true,
+            ([p, pat @ ..], [s, path @ ..]) => (*p == "*" || p == s) && walk(pat, path),
+            _ => false,
+        }
+    }
+    let segments = |t: &'_ str| -> Vec<String> {
+        t.trim_start_matches('/')
+            .split('/')
+            .map(str::to_owned)
+            .collect()
+    };
+    let (pat, path) = (segments(pat), segments(path));
+    let pat: Vec<&str> = pat.iter().map(String::as_str).collect();
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    method_ok && walk(&pat, &path)
+}
+
 fn method() -> impl Strategy<Value = String> {
     prop_oneof![Just("GET"), Just("HEAD"), Just("POST")].prop_map(str::to_owned)
 }
@@ -113,20 +143,30 @@ proptest! {
         }
     }
 
+    /// Whatever odd text became a pattern, it admits exactly the paths a
+    /// plain reading of its canonical form does.
     #[test]
-    fn patterns_never_panic_and_never_match_ambiguity(p in pathish(), raw in pathish(), method in "[A-Z]{3,7}") {
-        if let Ok(list) = Allowlist::parse(&[p]) {
-            if let Ok(path) = canonicalize(&raw) {
-                let _ = list.allows(&method, &path);
-            }
+    fn patterns_admit_what_their_canonical_form_says(
+        p in prop_oneof![pathish(), small_pattern()],
+        raw in prop_oneof![pathish(), small_path()],
+        method in prop_oneof![method(), "[A-Z]{3,7}".prop_map(String::from)],
+    ) {
+        if let (Ok(list), Ok(path)) = (Allowlist::parse(&[p]), canonicalize(&raw)) {
+            let entries = list.entries();
+            prop_assert_eq!(entries.len(), 1);
+            prop_assert_eq!(list.allows(&method, &path), admits(&entries[0], &method, path.as_str()));
         }
     }
 
+    /// Any body accepted is UTF-8 and reads back, re-encoded, to the same
+    /// pairs in the same order (what Keybrake priced is what it forwards).
     #[test]
-    fn form_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+    fn accepted_form_bodies_reencode_to_the_same_pairs(body in prop::collection::vec(any::<u8>(), 0..256)) {
         if let Ok(form) = FormBody::parse_strict(&body) {
-            let _ = form.get("amount");
             prop_assert!(std::str::from_utf8(&body).is_ok());
+            let again = FormBody::parse_strict(form.encode().as_bytes()).unwrap();
+            prop_assert!(again.pairs().eq(form.pairs()));
+            prop_assert_eq!(again.get("amount"), form.get("amount"));
         }
     }
 
@@ -181,9 +221,16 @@ proptest! {
         prop_assert_eq!(parse_duration_secs(&format_secs(secs)), Ok(secs));
     }
 
+    /// Any text accepted is a positive whole number of a unit, and names
+    /// the same lifetime as its canonical spelling.
     #[test]
-    fn durations_never_panic(text in ".{0,16}") {
-        let _ = parse_duration_secs(&text);
+    fn accepted_durations_are_positive_and_canonical(text in "[0-9]{0,10}[smhdx]?|.{0,16}") {
+        if let Ok(secs) = parse_duration_secs(&text) {
+            prop_assert!(secs >= 1);
+            let t = text.trim();
+            prop_assert!(t[..t.len() - 1].bytes().all(|b| b.is_ascii_digit()), "{:?}", text);
+            prop_assert_eq!(parse_duration_secs(&format_secs(secs)), Ok(secs));
+        }
     }
 
     #[test]
@@ -192,9 +239,15 @@ proptest! {
         prop_assert_eq!(Money::parse_usd(&m.to_string()), Ok(m));
     }
 
+    /// Any amount accepted is a decimal number as JSON writes one (digits,
+    /// a point, an exponent; never negative) and prints back to itself.
     #[test]
-    fn money_never_panics(text in "[-+0-9.eE]{0,24}|.{0,24}") {
-        let _ = Money::parse_usd(&text);
+    fn accepted_money_is_a_decimal_and_prints_back(text in "[-+0-9.eE]{0,24}|.{0,24}") {
+        if let Ok(m) = Money::parse_usd(&text) {
+            let t = text.trim();
+            prop_assert!(!t.starts_with('-') && t.bytes().all(|b| b"+0123456789.eE".contains(&b)), "{:?}", text);
+            prop_assert_eq!(Money::parse_usd(&m.to_string()), Ok(m));
+        }
     }
 
     #[test]
@@ -202,14 +255,22 @@ proptest! {
         prop_assert_eq!(parse_instant(&to_rfc3339(ms)), Some(ms));
     }
 
+    /// Any instant accepted within the years Keybrake prints reads back
+    /// from its RFC 3339 form.
     #[test]
-    fn instants_never_panic(text in ".{0,40}") {
-        let _ = parse_instant(&text);
+    fn accepted_instants_round_trip(text in "[0-9]{1,14}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{0,12}Z?|.{0,40}") {
+        if let Some(ms) = parse_instant(&text) {
+            if (0..32_503_680_000_000).contains(&ms) {
+                prop_assert_eq!(parse_instant(&to_rfc3339(ms)), Some(ms), "{:?}", text);
+            }
+        }
     }
 
+    /// Text that is not a minted token never parses: a guess would need its
+    /// checksum too.
     #[test]
-    fn tokens_never_panic_and_only_minted_ones_parse(text in "kbk_[0-9a-f_]{0,80}|.{0,80}") {
-        let _ = parse_token(&text);
+    fn only_minted_tokens_parse(text in "kbk_[0-9a-f]{24}_[0-9a-f]{48,60}|kbk_[0-9a-f_]{0,80}|.{0,80}") {
+        prop_assert!(parse_token(&text).is_err(), "{:?} parsed", text);
     }
 
     #[test]
