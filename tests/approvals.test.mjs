@@ -4,6 +4,7 @@
 // step is audited.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { eventually } from "./support/poll.mjs";
 import { received, useKeybrake } from "./support/setup.mjs";
 
 const ctx = useKeybrake();
@@ -27,16 +28,6 @@ const pay = (token, dollars, marker, { customer = "cus_123", headers = {} } = {}
 
 const decide = (id, step, note) => ctx.kb.admin(`/v1/approvals/${id}/${step}`, { method: "POST", body: note === undefined ? undefined : { note } });
 const reserved = async (id) => (await ctx.kb.admin(`/v1/keys/${id}`)).json.reserved_today_usd;
-
-/** Polls until `check(answer)` holds (the audit log and D1's copy trail the object by a flush). */
-async function eventually(fetch, check, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await fetch();
-    if (check(res) || Date.now() > deadline) return res;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Asserts a 403 approval_required naming an approval, and returns its id. */
 function approvalOf(res) {
@@ -105,7 +96,9 @@ test("above the threshold nothing is forwarded until a person approves that exac
   assert.equal(late.json.code, "approval_closed");
 
   // Charged once: 40 + 60 kept, and three approvals (cus_456, $61, the repeat) still holding.
-  const state = await eventually(() => ctx.kb.admin(`/v1/keys/${key.id}`), (r) => r.json.reserved_today_usd === 60 + 61 + 60);
+  const state = await eventually(() => ctx.kb.admin(`/v1/keys/${key.id}`), (r) => r.json.reserved_today_usd === 60 + 61 + 60, {
+    what: "three approvals holding $181",
+  });
   assert.equal(state.json.spent_today_usd, 100);
   assert.equal(state.json.reserved_today_usd, 181);
 });
@@ -129,7 +122,10 @@ test("denial releases the hold at once; expiry releases it on time; neither can 
   assert.equal(await reserved(key2.id), 70);
   const approved = await decide(expiring, "approve");
   assert.equal(approved.json.status, "approved");
-  const gone = await eventually(() => ctx.kb.admin(`/v1/keys/${key2.id}`), (r) => r.json.reserved_today_usd === 0, 8000);
+  const gone = await eventually(() => ctx.kb.admin(`/v1/keys/${key2.id}`), (r) => r.json.reserved_today_usd === 0, {
+    timeoutMs: 8000,
+    what: "the expired approval's hold released",
+  });
   assert.equal(gone.json.reserved_today_usd, 0, "the expired approval's hold was released");
   const shown = await ctx.kb.admin(`/v1/approvals/${expiring}`);
   assert.equal(shown.json.status, "expired");
@@ -140,6 +136,7 @@ test("denial releases the hold at once; expiry releases it on time; neither can 
   const rows = await eventually(
     () => ctx.kb.admin(`/v1/audit?key_id=${key2.id}&limit=50`),
     (r) => r.json.data.some((e) => e.code === "approval_expired"),
+    { what: "an approval_expired audit row" },
   );
   const codes = rows.json.data.map((e) => e.code);
   for (const code of ["approval_required", "approval_approved", "approval_expired"]) assert.ok(codes.includes(code), `${code} in ${codes}`);
@@ -149,6 +146,7 @@ test("denial releases the hold at once; expiry releases it on time; neither can 
   const deniedRows = await eventually(
     () => ctx.kb.admin(`/v1/audit?key_id=${key.id}&limit=50`),
     (r) => r.json.data.some((e) => e.code === "approval_denied"),
+    { what: "an approval_denied audit row" },
   );
   assert.match(deniedRows.json.data.find((e) => e.code === "approval_denied").message, /denied by admin: not this one/);
 });
@@ -192,11 +190,13 @@ test("GET ?wait= returns as soon as the approval is decided; the list filters by
   const listed = await eventually(
     () => ctx.kb.admin(`/v1/approvals?status=pending&label_prefix=apr-wait`),
     (r) => r.json.data.some((a) => a.id === pending),
+    { what: "the pending approval listed" },
   );
   assert.deepEqual(listed.json.data.map((a) => a.id), [pending]);
   const byKey = await eventually(
     () => ctx.kb.admin(`/v1/approvals?key_id=${key.id}`),
     (r) => r.json.data.length === 2 && r.json.data.some((a) => a.status === "approved"),
+    { what: "the key's two approvals listed" },
   );
   assert.deepEqual(byKey.json.data.map((a) => a.status).sort(), ["approved", "pending"]);
   for (const [query, param] of [["status=maybe", "status"], ["colour=red", "colour"]]) {
@@ -217,41 +217,36 @@ test("issuers: see their own keys' approvals, decide them only with can_approve;
       body: { label: "apr-issuer", vendors: ["stripe"], endpoint_ceiling: ["POST /v1/payment_intents"], max_daily_usd_cap: 500, max_live_keys: 5, max_daily_spend_usd: 1000, label_prefix: "apr-iss-", required_constraints: { approval_above_usd: 50 }, ...over },
     });
     assert.equal(res.status, 201, res.text);
-    ctx.kb.issuedTokens.set(res.json.token, 1);
-    return (path, method = "GET", body) => ctx.kb.fetch(path, { method, headers: { authorization: `Bearer ${res.json.token}` }, body: body && JSON.stringify(body) });
+    const { token } = res.json;
+    return { token, call: (path, method = "GET", body) => ctx.kb.fetch(path, { method, headers: { authorization: `Bearer ${token}` }, body: body && JSON.stringify(body) }) };
   };
   const watcher = await make({});
   const approver = await make({ can_approve: true });
 
   // The ceiling: keys must ask for approval above $50 at most.
-  const loose = await watcher("/v1/keys", "POST", policy({ label: "apr-iss-loose", constraints: { approval_above_usd: 80 } }));
+  const loose = await watcher.call("/v1/keys", "POST", policy({ label: "apr-iss-loose", constraints: { approval_above_usd: 80 } }));
   assert.equal(loose.status, 403, loose.text);
   assert.equal(loose.json.param, "required_constraints.approval_above_usd");
-  const none = await watcher("/v1/keys", "POST", policy({ label: "apr-iss-none", constraints: undefined }));
+  const none = await watcher.call("/v1/keys", "POST", policy({ label: "apr-iss-none", constraints: undefined }));
   assert.equal(none.status, 403, none.text);
 
-  const issue = async (as, label) => {
-    const res = await as("/v1/keys", "POST", policy({ label }));
-    assert.equal(res.status, 201, res.text);
-    ctx.kb.issuedTokens.set(res.json.token, 1);
-    return res.json;
-  };
+  const issue = (as, label) => ctx.kb.issueKey(policy({ label }), { as: as.token });
   const watched = await issue(watcher, "apr-iss-w");
   const mine = await issue(approver, "apr-iss-a");
   const wId = approvalOf(await pay(watched.token, 60, "apr-iss-w"));
   const aId = approvalOf(await pay(mine.token, 60, "apr-iss-a"));
 
-  assert.equal((await watcher(`/v1/approvals/${wId}`)).status, 200);
-  const cannot = await watcher(`/v1/approvals/${wId}/approve`, "POST");
+  assert.equal((await watcher.call(`/v1/approvals/${wId}`)).status, 200);
+  const cannot = await watcher.call(`/v1/approvals/${wId}/approve`, "POST");
   assert.equal(cannot.status, 403, cannot.text);
   assert.equal(cannot.json.code, "forbidden");
   assert.equal((await ctx.kb.admin(`/v1/approvals/${wId}`)).json.status, "pending", "nothing changed");
   // Another issuer's approval reads as not found, even with can_approve.
-  assert.equal((await approver(`/v1/approvals/${wId}`)).status, 404);
-  assert.equal((await approver(`/v1/approvals/${wId}/approve`, "POST")).status, 404);
-  const own = await approver(`/v1/approvals/${aId}/approve`, "POST", { note: "fine" });
+  assert.equal((await approver.call(`/v1/approvals/${wId}`)).status, 404);
+  assert.equal((await approver.call(`/v1/approvals/${wId}/approve`, "POST")).status, 404);
+  const own = await approver.call(`/v1/approvals/${aId}/approve`, "POST", { note: "fine" });
   assert.equal(own.status, 200, own.text);
   assert.match(own.json.decided_by, /^issuer iss_/);
-  const listed = await eventually(() => watcher("/v1/approvals"), (r) => r.json.data.length >= 1);
+  const listed = await eventually(() => watcher.call("/v1/approvals"), (r) => r.json.data.length >= 1, { what: "the issuer's approvals listed" });
   assert.deepEqual(listed.json.data.map((a) => a.id), [wId], "an issuer lists only its own keys' approvals");
 });

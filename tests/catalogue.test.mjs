@@ -2,38 +2,21 @@
 // free what the built-in catalogue refuses, never what it refuses by name,
 // and a broken one fails calls closed with a clear error while the
 // management API (revocation above all) keeps working.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startFakeResend } from "./support/fake-resend.mjs";
-import { startFakeStripe } from "./support/fake-stripe.mjs";
-import { startFakeTwilio } from "./support/fake-twilio.mjs";
-import { startKeybrake } from "./support/keybrake.mjs";
-import { vendorSecrets, vendorVars } from "./support/setup.mjs";
+import { useKeybrake } from "./support/setup.mjs";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 
-function useKeybrakeWith(catalogue) {
-  const ctx = {};
-  before(async () => {
-    [ctx.stripe, ctx.twilio, ctx.resend] = await Promise.all([startFakeStripe(), startFakeTwilio(), startFakeResend()]);
-    ctx.kb = await startKeybrake({ vars: { ...vendorVars(ctx), KEYBRAKE_CATALOGUE: catalogue } });
-  });
-  after(async () => {
-    ctx.kb?.assertNoLeaks(vendorSecrets(ctx));
-    await ctx.kb?.dispose();
-    await Promise.all([ctx.stripe?.close(), ctx.twilio?.close(), ctx.resend?.close()]);
-  });
-  return ctx;
-}
-
 describe("an operator's entries", () => {
-  const ctx = useKeybrakeWith(
-    JSON.stringify([
+  // Fakes and a Keybrake of this describe's own, with its catalogue.
+  const ctx = useKeybrake({
+    KEYBRAKE_CATALOGUE: JSON.stringify([
       { vendor: "stripe", endpoint: "POST /v1/invoices/*/pay", rule: "amount", amount: "amount", currency: "usd" },
       { vendor: "stripe", endpoint: "POST /v1/webhook_endpoints", rule: "free" },
       { vendor: "stripe", endpoint: "POST /v1/customers/*/tax_ids", rule: "refused", reason: "tax ids are set by finance" },
     ]),
-  );
+  });
 
   test("price an endpoint the catalogue refuses, and refuse one it frees", async () => {
     const { kb, stripe } = ctx;
@@ -63,7 +46,7 @@ describe("an operator's entries", () => {
 });
 
 describe("a broken catalogue", () => {
-  const ctx = useKeybrakeWith(JSON.stringify([{ vendor: "paypal", endpoint: "POST /v1/x", rule: "free" }]));
+  const ctx = useKeybrake({ KEYBRAKE_CATALOGUE: JSON.stringify([{ vendor: "paypal", endpoint: "POST /v1/x", rule: "free" }]) });
 
   test("fails every call closed naming the entry, and health says so; revocation still works", async () => {
     const { kb, stripe } = ctx;

@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { ADMIN_TOKEN } from "./support/keybrake.mjs";
+import { eventually, sleep } from "./support/poll.mjs";
 import { received, useKeybrake } from "./support/setup.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -85,7 +86,7 @@ test("refusals become error classes with Keybrake's code, status and request id"
   await run("revokeKey", { id: key.id });
   cases.push([await charge(key.token, 1), "KeyRevokedError", "key_revoked", 401]);
   const short = await issue({ label: "client-expiring", expires_in: "1s" });
-  await new Promise((r) => setTimeout(r, 1100));
+  await sleep(1100);
   cases.push([await charge(short.token, 1), "KeyExpiredError", "key_expired", 401]);
 
   for (const [{ error }, cls, code, status] of cases) {
@@ -123,12 +124,11 @@ test("approvals: the refusal names the approval; approve, wait for it, and the s
 
   const other = await charge(key.token, 250, { description: "client-approval-2" });
   assert.equal((await run("deny", { id: other.error.approvalId, note: "no" })).result.status, "denied");
-  let listed;
-  for (let i = 0; i < 100; i++) {
-    listed = await run("listApprovals", { query: { key_id: key.id } });
-    if (listed.result.data.length === 2 && listed.result.data.every((a) => a.status !== "pending")) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const listed = await eventually(
+    () => run("listApprovals", { query: { key_id: key.id } }),
+    (out) => out.result?.data.length === 2 && out.result.data.every((a) => a.status !== "pending"),
+    { what: "the key's two approvals listed, both decided" },
+  );
   assert.deepEqual(listed.result.data.map((a) => a.status).sort(), ["denied", "used"]);
 });
 
@@ -207,12 +207,13 @@ test("KeyCache in KV: one key for concurrent callers, reused until the margin, n
   const get = async (over = {}) => {
     const out = await run("cache", { policy: { ...p, ...over }, marginSeconds: 58.5 });
     assert.equal(out.error, undefined, JSON.stringify(out.error));
+    assert.match(out.result.a, /^key_[0-9a-f]{24}$/);
     return out.result;
   };
   const first = await get();
   assert.equal(first.a, first.b, "concurrent callers share one issuance");
   assert.equal((await get()).a, first.a, "outside the margin the key is reused");
-  await new Promise((r) => setTimeout(r, 1600));
+  await sleep(1600);
   const renewed = await get();
   assert.notEqual(renewed.a, first.a, "inside the margin a new key is issued");
   const changed = await get({ daily_usd_cap: 20 });
@@ -220,6 +221,7 @@ test("KeyCache in KV: one key for concurrent callers, reused until the margin, n
   const tooShort = await run("cache", { policy: p, marginSeconds: 61 });
   assert.equal(tooShort.error.class, "RangeError", "a TTL inside the margin would never be usable");
   const inv = (await run("invalidate", { policy: policy({ label: "client-cache-2" }), revoke: true })).result;
+  assert.match(inv.after, /^key_[0-9a-f]{24}$/);
   assert.notEqual(inv.after, inv.before);
   assert.equal((await run("getKey", { id: inv.before })).result.status, "revoked");
 });

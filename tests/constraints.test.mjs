@@ -8,11 +8,7 @@ import { received, useKeybrake } from "./support/setup.mjs";
 const ctx = useKeybrake();
 const at = (ms) => ({ "keybrake-test-now": String(ms) });
 
-async function issue(body, headers = {}) {
-  const res = await ctx.kb.admin("/v1/keys", { method: "POST", body, headers });
-  assert.equal(res.status, 201, res.text);
-  return res.json;
-}
+const issue = (body, headers = {}) => ctx.kb.issueKey(body, { headers });
 
 const stripeKey = (constraints, over = {}, headers = {}) =>
   issue({ label: "c-stripe", vendor: "stripe", allowed_endpoints: ["/v1/payment_intents", "/v1/payment_intents/**"], daily_usd_cap: 1000, expires_in: "5m", constraints, ...over }, headers);

@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { agent, agentWorker } from "./support/agent.mjs";
+import { eventually } from "./support/poll.mjs";
 import { received, useKeybrake } from "./support/setup.mjs";
 
 const ctx = useKeybrake({}, { extraWorkers: [agentWorker()] });
@@ -62,12 +63,7 @@ test("two vendors: Stripe and Twilio keys issued in parallel under one run label
 test("workflow: issue, charge and revoke as steps; a retried issue step leaves one key, not two", async () => {
   const started = await call("/billing", { body: { customerId: "cus_ex4", amountCents: 1500, runId: "ex_4", failIssueOnce: true } });
   assert.equal(started.status, 200, started.text);
-  let status;
-  for (let i = 0; i < 200; i++) {
-    status = (await call(`/billing/${started.json.id}`, { method: "GET" })).json;
-    if (status.status === "complete" || status.status === "errored") break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const status = await workflowStatus(`/billing/${started.json.id}`);
   assert.equal(status.status, "complete", JSON.stringify(status));
   assert.equal(status.output.amount, 1500);
   const keys = await keysLabelled("workflow-ex_4-charge-step");
@@ -91,28 +87,25 @@ test("MCP agent: a Worker's MCP client reaches Keybrake over the service binding
   assert.equal(rows[0].via, "mcp");
 });
 
-/** A workflow's status once it stops running, or once `until(status)` holds. */
-async function workflowStatus(path, until = (s) => s.status === "complete" || s.status === "errored") {
-  let status;
-  for (let i = 0; i < 400; i++) {
-    status = (await call(path, { method: "GET" })).json;
-    if (until(status)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return status;
+/** A workflow's status once it stops running (complete or errored). */
+async function workflowStatus(path) {
+  return eventually(async () => (await call(path, { method: "GET" })).json, (s) => s.status === "complete" || s.status === "errored", {
+    timeoutMs: 20_000,
+    what: `the workflow at ${path} to finish`,
+  });
 }
 
 /** The approval a payout run is waiting on, once it exists. */
 async function pendingApproval(runId) {
-  for (let i = 0; i < 200; i++) {
-    const [key] = await keysLabelled(`payout-${runId}`);
-    if (key) {
-      const res = await ctx.kb.admin(`/v1/approvals?key_id=${key.id}&status=pending`);
-      if (res.json.data.length) return res.json.data[0];
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`no approval for payout-${runId}`);
+  const pending = await eventually(
+    async () => {
+      const [key] = await keysLabelled(`payout-${runId}`);
+      return key ? (await ctx.kb.admin(`/v1/approvals?key_id=${key.id}&status=pending`)).json.data : [];
+    },
+    (approvals) => approvals.length > 0,
+    { timeoutMs: 15_000, what: `a pending approval for payout-${runId}` },
+  );
+  return pending[0];
 }
 
 test("approval workflow: a payout above $100 waits for a person, then goes through once", async () => {
@@ -123,7 +116,8 @@ test("approval workflow: a payout above $100 waits for a person, then goes throu
   assert.equal(approval.request.customer, "cus_ex_pay");
   assert.equal(received(ctx.stripe, "cus_ex_pay").length, 0, "nothing paid before the approval");
   const running = await call(`/payout/${started.json.id}`, { method: "GET" });
-  assert.notEqual(running.json.status, "complete");
+  assert.equal(running.status, 200, running.text);
+  assert.ok(["running", "waiting"].includes(running.json.status), `still in progress: ${running.json.status}`);
 
   const approved = await ctx.kb.admin(`/v1/approvals/${approval.id}/approve`, { method: "POST", body: { note: "ok" } });
   assert.equal(approved.status, 200, approved.text);
@@ -154,6 +148,8 @@ test("session: the Durable Object reuses its 15-minute key, and a revoked key en
   assert.equal(first.json.payment.amount, 100);
   assert.equal(second.json.keyId, first.json.keyId, "one key for the session");
   const other = await call("/sessions/ex_5b/charge", { body: { customerId: "cus_ex5b", amountCents: 100 } });
+  assert.equal(other.json.status, 200, other.text);
+  assert.match(other.json.keyId, /^key_[0-9a-f]{24}$/);
   assert.notEqual(other.json.keyId, first.json.keyId, "another session, another key");
   const key = await ctx.kb.admin(`/v1/keys/${first.json.keyId}`);
   assert.equal(key.json.daily_usd_cap, 200);

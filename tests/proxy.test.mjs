@@ -2,7 +2,7 @@
 // Keybrake's own refusals look.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { received, useKeybrake } from "./support/setup.mjs";
+import { received, useKeybrake, withKeybrake } from "./support/setup.mjs";
 
 const ctx = useKeybrake();
 
@@ -199,10 +199,7 @@ describe("the vendor's own answers", () => {
   });
 
   test("an unreachable vendor is a 502 that may be retried", async () => {
-    const { stripe } = ctx;
-    const { startKeybrake } = await import("./support/keybrake.mjs");
-    const kb = await startKeybrake({ vars: { STRIPE_API_BASE: "http://127.0.0.1:9", STRIPE_SECRET_KEY: stripe.secret } });
-    try {
+    await withKeybrake(ctx, { STRIPE_API_BASE: "http://127.0.0.1:9" }, async (kb) => {
       const key = await kb.issueKey();
       const res = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 100, currency: "usd" } });
       assert.equal(res.status, 502);
@@ -210,15 +207,13 @@ describe("the vendor's own answers", () => {
       assert.equal(res.headers.get("stripe-should-retry"), "true");
       const state = await kb.settledKey(key.id);
       assert.equal(state.json.spent_today_usd, 1, "an ambiguous outcome keeps its reservation");
-    } finally {
-      await kb.dispose();
-    }
+    });
   });
 
   test("without STRIPE_SECRET_KEY the proxy fails closed naming it, and /healthz names it too", async () => {
-    const { startKeybrake } = await import("./support/keybrake.mjs");
-    const kb = await startKeybrake({ vars: { STRIPE_API_BASE: ctx.stripe.url, RESEND_API_KEY: ctx.resend.apiKey } });
-    try {
+    // Twilio is left unconfigured too; Resend keeps its key.
+    const missing = { STRIPE_SECRET_KEY: undefined, TWILIO_ACCOUNT_SID: undefined, TWILIO_AUTH_TOKEN: undefined };
+    await withKeybrake(ctx, missing, async (kb) => {
       const health = await kb.fetch("/healthz");
       assert.equal(health.status, 200, "a vendor left unconfigured does not make Keybrake unhealthy");
       assert.deepEqual(health.json.problems, []);
@@ -234,8 +229,6 @@ describe("the vendor's own answers", () => {
       assert.match(res.json.error?.message ?? res.json.message, /STRIPE_SECRET_KEY/);
       assert.equal(res.headers.get("stripe-should-retry"), "false");
       assert.equal(ctx.stripe.requests.length, before);
-    } finally {
-      await kb.dispose();
-    }
+    });
   });
 });

@@ -4,12 +4,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { KeybrakeClient } from "./support/keybrake.mjs";
-import { received, useKeybrake } from "./support/setup.mjs";
+import { eventually, sleep } from "./support/poll.mjs";
+import { received, useKeybrake, withKeybrake } from "./support/setup.mjs";
 
 const SETTLE_DEADLINE_MS = 1500;
 const ctx = useKeybrake({ KEYBRAKE_SETTLE_DEADLINE_MS: String(SETTLE_DEADLINE_MS) }, { port: 0 });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const micros = (usd) => Math.round(usd * 1e6);
 
 async function keyState(id, headers = {}) {
@@ -21,16 +21,9 @@ async function settledState(id, headers = {}) {
   return (await ctx.kb.settledKey(id, headers)).json;
 }
 
-/** Polls the key's state until `done` holds or the time is up. */
-async function stateUntil(id, done, timeoutMs = 8000) {
-  const deadline = Date.now() + timeoutMs;
-  let state;
-  do {
-    state = await keyState(id);
-    if (done(state)) return state;
-    await sleep(50);
-  } while (Date.now() < deadline);
-  return state;
+/** Polls the key's state until `done` holds; throws if the time runs out first. */
+function stateUntil(id, done, what, timeoutMs = 8000) {
+  return eventually(() => keyState(id), done, { timeoutMs, what: `key ${id}: ${what}` });
 }
 
 // The Twilio burst's message bodies (ASCII: GSM-7) and what they cost.
@@ -128,6 +121,8 @@ describe("no overspend, ever", () => {
     const costs = Array.from({ length: 300 }, (_, i) => [1, 7, 13, 29, 61][i % 5]);
     const results = await Promise.all(costs.map((c) => kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: c * 100, currency: "usd" } })));
     const spent = micros((await settledState(key.id)).spent_today_usd);
+    assert.deepEqual([...new Set(results.map((r) => r.status))].sort(), [200, 429], "some calls allowed, the rest capped");
+    assert.ok(spent <= micros(100.07), `spent ${spent} µ$ over the cap`);
     results.forEach((r, i) => {
       if (r.status === 429) assert.ok(spent + micros(costs[i]) > micros(100.07), `a $${costs[i]} call was denied though it fit`);
     });
@@ -197,7 +192,7 @@ describe("no phantom spend", () => {
         }, 100);
       });
       assert.equal((await keyState(key.id)).reserved_today_usd, 30, "reserved while the vendor thinks");
-      const state = await stateUntil(key.id, (s) => s.reserved_today_usd === 0, 3000);
+      const state = await stateUntil(key.id, (s) => s.reserved_today_usd === 0, "its reservation settled", 3000);
       assert.equal(state.reserved_today_usd, 0);
       assert.equal(state.spent_today_usd, 0, "the vendor's 402 released it, though the client had gone");
       assert.equal(received(stripe, "walk-away").length, 1);
@@ -213,7 +208,7 @@ describe("no phantom spend", () => {
     const res = await kb.proxy(key.token, "/stripe/v1/payment_intents", { headers: { "keybrake-test-skip-settle": "1" }, body: { amount: 1000, currency: "usd", description: "cut-off" } });
     assert.equal(res.status, 200);
     assert.equal((await keyState(key.id)).reserved_today_usd, 10, "held: no settlement came");
-    const state = await stateUntil(key.id, (s) => s.reserved_today_usd === 0, SETTLE_DEADLINE_MS + 5000);
+    const state = await stateUntil(key.id, (s) => s.reserved_today_usd === 0, "the alarm to resolve the held call", SETTLE_DEADLINE_MS + 5000);
     const took = Date.now() - started;
     assert.equal(state.reserved_today_usd, 0, "resolved");
     assert.equal(state.spent_today_usd, 10, "ambiguous outcomes keep their cost");
@@ -227,29 +222,26 @@ describe("no phantom spend", () => {
   test("a 5xx or a vendor timeout keeps its reservation and says so in the audit", async () => {
     const { stripe } = ctx;
     // Its own instance: a short upstream timeout would cut the load tests' slow calls.
-    const { startKeybrake } = await import("./support/keybrake.mjs");
-    const { vendorVars } = await import("./support/setup.mjs");
-    const kb = await startKeybrake({ vars: { ...vendorVars(ctx), KEYBRAKE_UPSTREAM_TIMEOUT_MS: "300" } });
-    const key = await kb.issueKey({ daily_usd_cap: 30 });
-    stripe.respondWith((r) =>
-      r.body.includes("boom") ? { status: 503, body: { error: { type: "api_error" } } } : r.body.includes("hang") ? { status: 200, delayMs: 1000, body: {} } : undefined,
-    );
-    try {
-      const boom = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: "boom" } });
-      assert.equal(boom.status, 503);
-      const hang = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: "hang" } });
-      assert.equal(hang.status, 502);
-      assert.equal(hang.json.code, "upstream_unreachable");
-      const state = (await kb.settledKey(key.id)).json;
-      assert.equal(state.spent_today_usd, 20);
-      assert.equal(state.reserved_today_usd, 0);
-      const rows = await kb.auditUntil({ key_id: key.id }, (rows) => rows.length >= 2);
-      assert.deepEqual(rows.map((r) => r.code).sort(), ["upstream_error", "upstream_unreachable"]);
-    } finally {
-      stripe.respondWith(null);
-      kb.assertNoLeaks([stripe.secret]);
-      await kb.dispose();
-    }
+    await withKeybrake(ctx, { KEYBRAKE_UPSTREAM_TIMEOUT_MS: "300" }, async (kb) => {
+      const key = await kb.issueKey({ daily_usd_cap: 30 });
+      stripe.respondWith((r) =>
+        r.body.includes("boom") ? { status: 503, body: { error: { type: "api_error" } } } : r.body.includes("hang") ? { status: 200, delayMs: 1000, body: {} } : undefined,
+      );
+      try {
+        const boom = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: "boom" } });
+        assert.equal(boom.status, 503);
+        const hang = await kb.proxy(key.token, "/stripe/v1/payment_intents", { body: { amount: 1000, currency: "usd", description: "hang" } });
+        assert.equal(hang.status, 502);
+        assert.equal(hang.json.code, "upstream_unreachable");
+        const state = (await kb.settledKey(key.id)).json;
+        assert.equal(state.spent_today_usd, 20);
+        assert.equal(state.reserved_today_usd, 0);
+        const rows = await kb.auditUntil({ key_id: key.id }, (rows) => rows.length >= 2);
+        assert.deepEqual(rows.map((r) => r.code).sort(), ["upstream_error", "upstream_unreachable"]);
+      } finally {
+        stripe.respondWith(null);
+      }
+    });
   });
 });
 
@@ -334,28 +326,45 @@ describe("the audit log is complete", () => {
     assert.equal(rows.length, 60, "all rows arrived, none twice");
     assert.equal(new Set(rows.map((r) => r.id)).size, 60);
     assert.equal(rows.reduce((s, r) => s + micros(r.cost_usd), 0), micros(held.spent_today_usd));
-    assert.equal((await stateUntil(key.id, (s) => s.audit_pending === 0)).audit_pending, 0);
+    assert.equal((await stateUntil(key.id, (s) => s.audit_pending === 0, "no audit row pending")).audit_pending, 0);
   });
 
   test("the fault switch exists only in test configuration", async () => {
-    const { startKeybrake } = await import("./support/keybrake.mjs");
-    const prod = await startKeybrake({ vars: { KEYBRAKE_TEST_HOOKS: "0" } });
-    try {
+    const { stripe } = ctx;
+    await withKeybrake(ctx, { KEYBRAKE_TEST_HOOKS: "0" }, async (prod) => {
       const key = await prod.issueKey();
       const res = await prod.admin("/v1/test/faults", { method: "POST", body: { key_id: key.id, d1_fails: true } });
       assert.equal(res.status, 404);
-      const clock = await prod.proxy(key.token, "/stripe/v1/payment_intents/pi_1", { method: "GET", headers: { "keybrake-test-now": String(key.expiresAt + 1) } });
-      assert.notEqual(clock.json?.code, "key_expired", "the injected clock is ignored");
-    } finally {
-      await prod.dispose();
-    }
+      // A clock past the key's expiry is ignored: the call is allowed, and
+      // the fake Stripe answers it (a GET of a payment intent, free).
+      const before = stripe.requests.length;
+      const clock = await prod.proxy(key.token, "/stripe/v1/payment_intents/pi_clock", { method: "GET", headers: { "keybrake-test-now": String(key.expiresAt + 1) } });
+      assert.equal(clock.status, 200, clock.text);
+      assert.deepEqual(clock.json, { id: "pi_clock", object: "payment_intent", status: "requires_confirmation" });
+      assert.equal(clock.headers.get("keybrake-cost-usd"), "0.00");
+      assert.deepEqual(stripe.requests.slice(before).map((r) => `${r.method} ${r.path}`), ["GET /v1/payment_intents/pi_clock"]);
+    });
   });
 });
 
-test("the leak scan itself catches a leak", () => {
+test("the leak scan itself catches a leak", async () => {
   const fake = { seen: ["ok", "here is sk_test_leaky_secret"], logs: [], issuedTokens: new Map() };
   assert.throws(() => KeybrakeClient.prototype.assertNoLeaks.call(fake, ["sk_test_leaky_secret"]), /secrets leaked/);
   const token = "kbk_" + "a".repeat(24) + "_" + "b".repeat(48);
   const twice = { seen: [`{"token":"${token}"}`, `echo ${token}`], logs: [], issuedTokens: new Map([[token, 1]]) };
   assert.throws(() => KeybrakeClient.prototype.assertNoLeaks.call(twice, []), /was in 2 responses/);
+  // An issuer token, registered as KeybrakeClient.fetch registers it from
+  // its creation answer, then echoed by a second response.
+  const issuer = "kbi_" + "c".repeat(24) + "_" + "d".repeat(48);
+  const client = new KeybrakeClient({
+    dispatchFetch: async (url) => Response.json(url.endsWith("/v1/issuers") ? { id: `iss_${"c".repeat(24)}`, token: issuer } : { echo: issuer }),
+  });
+  await client.admin("/v1/issuers", { method: "POST", body: {} });
+  assert.equal(client.issuedTokens.get(issuer), 1, "registered from its creation answer");
+  assert.doesNotThrow(() => client.assertNoLeaks([]), "once, in its own answer, is fine");
+  await client.admin("/v1/issuers/echo");
+  assert.throws(() => client.assertNoLeaks([]), /issuer token kbi_cccccccc… was in 2 responses/);
+  // In a log line, even its secret part alone.
+  const logged = { seen: [], logs: [`issuer ${issuer.slice(29, 69)}`], issuedTokens: new Map([[issuer, 1]]) };
+  assert.throws(() => KeybrakeClient.prototype.assertNoLeaks.call(logged, []), /a log line carried issuer token/);
 });

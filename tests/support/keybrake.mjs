@@ -5,6 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { eventually } from "./poll.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const ADMIN_TOKEN = "kb_admin_test_token_do_not_use_elsewhere";
@@ -66,20 +67,35 @@ export async function startKeybrake({ vars = {}, extraWorkers = [], port, inspec
   return client;
 }
 
+/** What kind of credential a token Keybrake hands out is, by its prefix. */
+const TOKEN_KINDS = { kbk_: "vault key", kbi_: "issuer token", whsec_: "webhook secret" };
+const kindOf = (token) => Object.entries(TOKEN_KINDS).find(([prefix]) => token.startsWith(prefix))?.[1];
+/** The random part of a token: `kbk_`/`kbi_<id hex>_<secret hex><checksum>`, `whsec_<hex>`. */
+const secretPart = (token) => (token.startsWith("whsec_") ? token.slice(6) : token.slice(29, 69));
+
 export class KeybrakeClient {
   constructor(mf, url) {
+    // The Miniflare running Keybrake; none for one reached over HTTP only.
     this.mf = mf;
     // The HTTP address, when started with a port (for SDKs).
     this.url = url?.toString().replace(/\/$/, "");
     // Every response body and header the tests saw, to scan for secrets.
     this.seen = [];
-    // Every vault key issued, and how many responses may carry it (its
-    // issuance answers: once, or again for each idempotent replay).
+    // What the Worker logged (Miniflare's structured logs).
+    this.logs = [];
+    // Every vault key, issuer token and webhook signing secret handed out,
+    // and how many responses may carry it (its creation answer: once, or
+    // again for each idempotent replay).
     this.issuedTokens = new Map();
   }
 
+  /** A client for a Keybrake reached over HTTP (`wrangler dev`): plain fetch, no Miniflare. */
+  static at(url) {
+    return new KeybrakeClient(null, url);
+  }
+
   async fetch(pathname, init = {}) {
-    const res = await this.mf.dispatchFetch(`http://keybrake.local${pathname}`, init);
+    const res = this.mf ? await this.mf.dispatchFetch(`http://keybrake.local${pathname}`, init) : await fetch(`${this.url}${pathname}`, init);
     const text = await res.text();
     this.seen.push(`${text}\n${JSON.stringify([...res.headers])}`);
     let json;
@@ -88,9 +104,10 @@ export class KeybrakeClient {
     } catch {
       json = undefined;
     }
-    // An issuance answer may carry its token (an idempotent replay, again).
-    if (typeof json?.token === "string" && json.token.startsWith("kbk_")) {
-      this.issuedTokens.set(json.token, (this.issuedTokens.get(json.token) ?? 0) + 1);
+    // A creation answer carries its credential (an idempotent replay, again):
+    // a key's or an issuer's `token`, a webhook's signing `secret`.
+    for (const token of [json?.token, json?.secret]) {
+      if (typeof token === "string" && kindOf(token)) this.issuedTokens.set(token, (this.issuedTokens.get(token) ?? 0) + 1);
     }
     return { status: res.status, headers: res.headers, text, json };
   }
@@ -103,9 +120,15 @@ export class KeybrakeClient {
     });
   }
 
-  async issueKey(overrides = {}) {
+  /**
+   * Issues a key (the defaults overridden by `overrides`) and returns it;
+   * throws unless the answer is 201. `as` issues with another bearer token
+   * (an issuer's) instead of the admin token; `headers` are sent too.
+   */
+  async issueKey(overrides = {}, { as, headers = {} } = {}) {
     const res = await this.admin("/v1/keys", {
       method: "POST",
+      headers: { ...(as ? { authorization: `Bearer ${as}` } : {}), ...headers },
       body: {
         label: "test-key",
         vendor: "stripe",
@@ -131,38 +154,42 @@ export class KeybrakeClient {
    * A key's state once every call on it has settled: kept calls settle just
    * after their reply, so a read right after a burst may still see them held.
    */
-  async settledKey(id, headers = {}, timeoutMs = 5000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await this.admin(`/v1/keys/${id}`, { headers });
-      if (res.json?.reserved_today_usd === 0 || Date.now() > deadline) return res;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  settledKey(id, headers = {}, timeoutMs = 5000) {
+    return eventually(() => this.admin(`/v1/keys/${id}`, { headers }), (res) => res.json?.reserved_today_usd === 0, {
+      timeoutMs,
+      intervalMs: 20,
+      what: `key ${id} to hold no reservation`,
+    });
   }
 
-  /** Polls the audit log until `done(rows)` holds (rows reach D1 via an alarm). */
-  async auditUntil(query, done, timeoutMs = 10_000) {
-    const deadline = Date.now() + timeoutMs;
-    let rows = [];
-    for (;;) {
-      rows = [];
-      let cursor = null;
-      do {
-        const qs = new URLSearchParams({ ...query, limit: "1000", ...(cursor ? { cursor } : {}) });
-        const res = await this.admin(`/v1/audit?${qs}`);
-        if (res.status !== 200) throw new Error(`audit failed: ${res.status} ${res.text}`);
-        rows.push(...res.json.data);
-        cursor = res.json.next_cursor;
-      } while (cursor);
-      if (done(rows)) return rows;
-      if (Date.now() > deadline) return rows;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /** Every row of a paged admin list (`data`, `next_cursor`), following the cursor. */
+  async listAll(pathname, query = {}) {
+    const rows = [];
+    let cursor = null;
+    do {
+      const qs = new URLSearchParams({ ...query, ...(cursor ? { cursor } : {}) });
+      const res = await this.admin(`${pathname}?${qs}`);
+      if (res.status !== 200) throw new Error(`${pathname} failed: ${res.status} ${res.text}`);
+      rows.push(...res.json.data);
+      cursor = res.json.next_cursor;
+    } while (cursor);
+    return rows;
+  }
+
+  /** The audit rows matching `query` now, every page of them. */
+  audit(query = {}) {
+    return this.listAll("/v1/audit", { ...query, limit: "1000" });
+  }
+
+  /** Polls the audit log until `done(rows)` holds (rows reach D1 via an alarm); throws if it never does. */
+  auditUntil(query, done, timeoutMs = 10_000) {
+    return eventually(() => this.audit(query), done, { timeoutMs, what: `audit rows matching ${JSON.stringify(query)}` });
   }
 
   /**
-   * Fails if any response or log line carried one of `secrets`, or a vault
-   * key anywhere but in its own issuance answer.
+   * Fails if any response or log line carried one of `secrets`, or a token
+   * Keybrake handed out (vault key, issuer token, webhook secret) anywhere
+   * but in its own creation answer.
    */
   assertNoLeaks(secrets) {
     const leaks = [];
@@ -172,14 +199,15 @@ export class KeybrakeClient {
     }
     for (const [token, answers] of this.issuedTokens) {
       const carriers = this.seen.filter((t) => t.includes(token)).length;
-      if (carriers > answers) leaks.push(`vault key ${token.slice(0, 12)}… was in ${carriers} responses`);
-      if (this.logs.some((l) => l.includes(token) || l.includes(token.slice(29, 69)))) leaks.push(`a log line carried vault key ${token.slice(0, 12)}…`);
+      const kind = kindOf(token) ?? "token";
+      if (carriers > answers) leaks.push(`${kind} ${token.slice(0, 12)}… was in ${carriers} responses`);
+      if (this.logs.some((l) => l.includes(token) || l.includes(secretPart(token)))) leaks.push(`a log line carried ${kind} ${token.slice(0, 12)}…`);
     }
     if (leaks.length) throw new Error(`secrets leaked:\n${leaks.join("\n")}`);
     return { responses: this.seen.length, logLines: this.logs.length, tokens: this.issuedTokens.size };
   }
 
   dispose() {
-    return this.mf.dispose();
+    return this.mf?.dispose();
   }
 }
