@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { sleep } from "./support/poll.mjs";
 import { received, useKeybrake } from "./support/setup.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -25,8 +26,9 @@ function python(...args) {
 /** How many attempts the key's audit log holds, once `expected` have landed. */
 async function attempts(keyId, expected) {
   await ctx.kb.auditUntil({ key_id: keyId }, (rows) => rows.length >= expected, 3000);
-  await new Promise((r) => setTimeout(r, 300));
-  return (await ctx.kb.auditUntil({ key_id: keyId }, () => true)).length;
+  // A moment more, so a retry the SDK might send would have landed too.
+  await sleep(300);
+  return (await ctx.kb.audit({ key_id: keyId })).length;
 }
 
 test("stripe-python: pays through Keybrake; the cap and the allowlist raise its own errors, not retried", async () => {
@@ -79,4 +81,45 @@ test("resend-python: sends through Keybrake; refusals raise its errors naming Ke
   assert.equal(out.capped.code, 429);
   assert.match(out.not_allowed.message, /not in this key's allowed endpoints/);
   assert.equal(received(ctx.resend, "py-sdk-resend-2").length, 0);
+});
+
+/** examples/python/agent.py with an issuer token, as README's Python section shows it. */
+function agent(token, ...args) {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, KEYBRAKE_URL: ctx.kb.url, KEYBRAKE_TOKEN: token };
+    execFile(path.join(root, ".venv/bin/python"), [path.join(root, "examples/python/agent.py"), ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${err.message}\n${stderr}`));
+      ctx.kb.seen.push(stdout);
+      resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+test("examples/python/agent.py: a run pays once with its own key, which is revoked after; a retried run cannot pay again; the cap holds", async () => {
+  const issuer = await ctx.kb.admin("/v1/issuers", {
+    method: "POST",
+    body: { label: "py-agents", vendors: ["stripe"], endpoint_ceiling: ["POST /v1/payment_intents"], max_daily_usd_cap: 50, max_live_keys: 5, max_daily_spend_usd: 200, label_prefix: "py-agent-" },
+  });
+  assert.equal(issuer.status, 201, issuer.text);
+  const token = issuer.json.token;
+
+  const paid = await agent(token, "run-1", "2000", "cus_py_agent");
+  assert.match(paid.paid, /^pi_/);
+  const [upstream] = received(ctx.stripe, "cus_py_agent");
+  assert.equal(upstream.headers.authorization, `Bearer ${ctx.stripe.secret}`);
+  const key = (await ctx.kb.admin(`/v1/keys/${paid.key_id}`)).json;
+  assert.equal(key.status, "revoked", "the run's key dies with the run");
+  assert.equal(key.issuer_id, issuer.json.id);
+  assert.equal(key.spent_today_usd, 20);
+
+  // The same run again gets the same (now revoked) key back: no second payment.
+  const retried = await agent(token, "run-1", "2000", "cus_py_agent");
+  assert.deepEqual(retried, { refused: "key_revoked", status: 401, key_id: paid.key_id });
+  assert.equal(received(ctx.stripe, "cus_py_agent").length, 1);
+
+  const capped = await agent(token, "run-2", "6000", "cus_py_agent_2");
+  assert.equal(capped.refused, "cap_exhausted");
+  assert.equal(capped.status, 429);
+  assert.equal(received(ctx.stripe, "cus_py_agent_2").length, 0);
+  assert.equal((await ctx.kb.admin(`/v1/keys/${capped.key_id}`)).json.status, "revoked");
 });

@@ -187,6 +187,7 @@ pub(super) fn record_json(r: &KeyRecord, now: i64) -> Value {
         "paused_at": r.paused_at.map(to_rfc3339),
         "status": r.status(now).as_str(),
         "constraints": r.constraints.as_ref().map(Constraints::to_json),
+        "issuer_id": r.issuer_id,
     });
     if let (Some(vendor), Some(id)) = (vendor_for(&r.vendor), KeyId::parse(&r.id)) {
         for (name, value) in vendor.issued_fields(&id) {
