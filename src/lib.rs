@@ -82,7 +82,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         (Method::Get, ["v1", "openapi.json"]) => {
             http::json_text(200, OPENAPI).map_err(api::keys::internal)
         }
-        (_, ["v1", ..]) => management(req, &env, &segments).await,
+        (_, ["v1", ..]) => management(req, &env, &segments, query.as_deref()).await,
         _ => Err(ApiError::not_found(&format!("route {path}"))),
     };
     answer.or_else(|e| http::error(&e))
@@ -104,13 +104,18 @@ async fn proxy_or_fail(
     }
 }
 
-async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Response> {
+async fn management(
+    req: Request,
+    env: &Env,
+    segments: &[&str],
+    query: Option<&str>,
+) -> ApiResult<Response> {
     let now = http::request_now(&req, env);
     let caller = api::authenticate(&req, env, now).await?;
     let caller = &caller;
     match (req.method(), segments) {
         (Method::Post, ["v1", "keys"]) => api::keys::create(req, env, now, caller).await,
-        (Method::Get, ["v1", "keys"]) => api::keys::list(&req, env, now, caller).await,
+        (Method::Get, ["v1", "keys"]) => api::keys::list(query, env, now, caller).await,
         (Method::Post, ["v1", "keys", "revoke-all"]) => {
             api::keys::revoke_all(req, env, now, caller).await
         }
@@ -125,16 +130,16 @@ async fn management(req: Request, env: &Env, segments: &[&str]) -> ApiResult<Res
         (Method::Post, ["v1", "keys", id, "resume"]) => {
             api::key_changes::resume(id, env, now, caller).await
         }
-        (Method::Get, ["v1", "approvals"]) => api::approvals::list(&req, env, now, caller).await,
+        (Method::Get, ["v1", "approvals"]) => api::approvals::list(query, env, now, caller).await,
         (Method::Get, ["v1", "approvals", id]) => {
-            api::approvals::get(&req, id, env, now, caller).await
+            api::approvals::get(query, id, env, now, caller).await
         }
         (Method::Post, ["v1", "approvals", id, step @ ("approve" | "deny")]) => {
             let approve = *step == "approve";
             api::approvals::decide(req, id, approve, env, now, caller).await
         }
-        (Method::Get, ["v1", "audit"]) => api::audit::list(&req, env, caller).await,
-        (Method::Get, ["v1", "usage"]) => api::usage::get(&req, env, now, caller).await,
+        (Method::Get, ["v1", "audit"]) => api::audit::list(query, env, caller).await,
+        (Method::Get, ["v1", "usage"]) => api::usage::get(query, env, now, caller).await,
         (_, ["v1", "budgets", ..]) => {
             caller.require_admin()?;
             match (req.method(), segments) {

@@ -184,6 +184,32 @@ describe("bodies and headers", () => {
     assert.equal(await count(), before, "no key was written");
   });
 
+  test("listing filters: an unknown or repeated query parameter is refused by name, never ignored", async () => {
+    const { kb } = ctx;
+    const cases = [
+      ["/v1/keys?stauts=revoked", "stauts", /not a known query parameter \(status, vendor, label_prefix, cursor, limit\)/],
+      ["/v1/keys?status=active&status=revoked", "status", /more than once/],
+      // Decoded before comparing: an encoded name is the same name.
+      ["/v1/approvals?status=pending&%73tatus=used", "status", /more than once/],
+      ["/v1/audit?decision=allowed&decision=denied", "decision", /more than once/],
+      ["/v1/audit?limit=10&limit=10", "limit", /more than once/],
+      ["/v1/usage?group_by=label&group_by=vendor", "group_by", /more than once/],
+      ["/v1/usage?since=yesterday", "since", /epoch milliseconds or an RFC 3339 time/],
+      ["/v1/approvals/apr_x?wait=1&wait=60", "wait", /more than once/],
+      ["/v1/keys?limit=0", "limit", /from 1 to 200/],
+    ];
+    for (const [path, param, message] of cases) {
+      const res = await kb.admin(path);
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.json.code, "bad_request", path);
+      assert.equal(res.json.param, param, path);
+      assert.match(res.json.message, message, path);
+    }
+    // The same filters, once each, are read.
+    assert.equal((await kb.admin("/v1/keys?status=revoked&limit=1")).status, 200);
+    assert.equal((await kb.admin("/v1/usage?group_by=vendor")).json.group_by, "vendor");
+  });
+
   test("unicode labels round-trip exactly and stay text", async () => {
     const { kb } = ctx;
     for (const label of ["ラベル-run-1", "émoji 🚀 run", "<img src=x onerror=alert(1)>", "a\u200bb", "עברית"]) {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use worker::{Delay, Env, Request, Response};
 
 use super::keys::internal;
-use super::{json_object, limit, opt_str, reject_unknown, Caller};
+use super::{json_object, opt_str, reject_unknown, Caller, Query};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http;
 use crate::ledger::approval::{key_of, Approval, ApprovalDecision, ApprovalStatus};
@@ -44,36 +44,18 @@ async fn visible(id: &str, env: &Env, now: i64, caller: &Caller) -> ApiResult<Ap
 /// `GET /v1/approvals/{id}`, with `?wait=N` holding the answer up to N
 /// seconds while the approval is still pending.
 pub async fn get(
-    req: &Request,
+    query: Option<&str>,
     id: &str,
     env: &Env,
     now: i64,
     caller: &Caller,
 ) -> ApiResult<Response> {
-    let url = req.url().map_err(internal)?;
-    let mut wait_secs = 0;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "wait" => {
-                wait_secs = v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|s| *s <= MAX_WAIT_SECS)
-                    .ok_or_else(|| {
-                        ApiError::field(
-                            "wait",
-                            format!("must be whole seconds, 0 to {MAX_WAIT_SECS}"),
-                        )
-                    })?
-            }
-            other => {
-                return Err(ApiError::field(
-                    other,
-                    "is not a known query parameter (wait)",
-                ))
-            }
-        }
-    }
+    let must = format!("must be whole seconds, 0 to {MAX_WAIT_SECS}");
+    let wait_secs = Query::parse(query, &["wait"])?
+        .parsed("wait", &must, |v| {
+            v.parse::<u64>().ok().filter(|s| *s <= MAX_WAIT_SECS)
+        })?
+        .unwrap_or(0);
     let started = worker::Date::now().as_millis() as i64;
     loop {
         let elapsed = worker::Date::now().as_millis() as i64 - started;
@@ -135,41 +117,28 @@ pub async fn decide(
 
 /// `GET /v1/approvals`: newest first, from D1's copy (a moment behind the
 /// keys' objects at most; `GET /v1/approvals/{id}` reads the object).
-pub async fn list(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
-    let url = req.url().map_err(internal)?;
-    let mut q = ApprovalQuery {
+pub async fn list(
+    query: Option<&str>,
+    env: &Env,
+    now: i64,
+    caller: &Caller,
+) -> ApiResult<Response> {
+    let params = Query::parse(
+        query,
+        &["status", "key_id", "label_prefix", "cursor", "limit"],
+    )?;
+    let q = ApprovalQuery {
+        status: params.parsed(
+            "status",
+            "must be pending, approved, denied, expired or used",
+            ApprovalStatus::parse,
+        )?,
+        key_id: params.string("key_id"),
+        label_prefix: params.string("label_prefix"),
+        cursor: params.cursor()?,
+        limit: params.limit(50, 200)?,
         issuer_id: caller.issuer_id().map(str::to_owned),
-        ..Default::default()
     };
-    let mut lim = None;
-    for (k, v) in url.query_pairs() {
-        let v = v.into_owned();
-        match k.as_ref() {
-            "status" => {
-                q.status = Some(ApprovalStatus::parse(&v).ok_or_else(|| {
-                    ApiError::field(
-                        "status",
-                        "must be pending, approved, denied, expired or used",
-                    )
-                })?)
-            }
-            "key_id" => q.key_id = Some(v),
-            "label_prefix" => q.label_prefix = Some(v),
-            "cursor" => {
-                q.cursor = Some(Cursor::decode(&v).ok_or_else(|| {
-                    ApiError::field("cursor", "is not a cursor this API returned")
-                })?)
-            }
-            "limit" => lim = Some(v),
-            other => {
-                return Err(ApiError::field(
-                    other,
-                    "is not a known query parameter (status, key_id, label_prefix, cursor, limit)",
-                ))
-            }
-        }
-    }
-    q.limit = limit(lim.as_deref(), 50, 200)?;
     let db = env.d1(store::DB).map_err(internal)?;
     let rows = store::list_approvals(&db, &q, now)
         .await

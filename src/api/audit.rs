@@ -1,24 +1,30 @@
 //! `GET /v1/audit`: every proxied attempt, newest first.
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use super::keys::internal;
-use super::limit;
 use super::Caller;
+use super::Query;
 use crate::core::money::Money;
-use crate::core::time::{parse_instant, to_rfc3339};
-use crate::error::{ApiError, ApiResult};
+use crate::core::time::to_rfc3339;
+use crate::error::ApiResult;
 use crate::http;
 use crate::store::{self, AuditQuery, AuditRow, Cursor};
 
-const PARAMS: &str =
-    "key_id, label, label_prefix, vendor, decision, trace_id, run_id, since, until, limit, cursor";
-
-fn instant(field: &str, value: &str) -> ApiResult<i64> {
-    parse_instant(value)
-        .ok_or_else(|| ApiError::field(field, "must be epoch milliseconds or an RFC 3339 time"))
-}
+const PARAMS: &[&str] = &[
+    "key_id",
+    "label",
+    "label_prefix",
+    "vendor",
+    "decision",
+    "trace_id",
+    "run_id",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+];
 
 pub fn entry_json(r: &AuditRow) -> Value {
     json!({
@@ -40,45 +46,23 @@ pub fn entry_json(r: &AuditRow) -> Value {
     })
 }
 
-pub async fn list(req: &Request, env: &Env, caller: &Caller) -> ApiResult<Response> {
-    let url = req.url().map_err(internal)?;
-    let mut q = AuditQuery {
+pub async fn list(query: Option<&str>, env: &Env, caller: &Caller) -> ApiResult<Response> {
+    let params = Query::parse(query, PARAMS)?;
+    let decision = |v: &str| ["allowed", "denied"].contains(&v).then(|| v.to_owned());
+    let q = AuditQuery {
+        key_id: params.string("key_id"),
+        label: params.string("label"),
+        label_prefix: params.string("label_prefix"),
+        vendor: params.string("vendor"),
+        decision: params.parsed("decision", "must be allowed or denied", decision)?,
+        trace_id: params.string("trace_id"),
+        run_id: params.string("run_id"),
+        since: params.instant("since")?,
+        until: params.instant("until")?,
+        cursor: params.cursor()?,
+        limit: params.limit(100, 1000)?,
         issuer_id: caller.issuer_id().map(str::to_owned),
-        ..Default::default()
     };
-    let mut lim = None;
-    for (k, v) in url.query_pairs() {
-        let v = v.into_owned();
-        match k.as_ref() {
-            "key_id" => q.key_id = Some(v),
-            "label" => q.label = Some(v),
-            "label_prefix" => q.label_prefix = Some(v),
-            "vendor" => q.vendor = Some(v),
-            "decision" => {
-                if v != "allowed" && v != "denied" {
-                    return Err(ApiError::field("decision", "must be allowed or denied"));
-                }
-                q.decision = Some(v)
-            }
-            "trace_id" => q.trace_id = Some(v),
-            "run_id" => q.run_id = Some(v),
-            "since" => q.since = Some(instant("since", &v)?),
-            "until" => q.until = Some(instant("until", &v)?),
-            "limit" => lim = Some(v),
-            "cursor" => {
-                q.cursor = Some(Cursor::decode(&v).ok_or_else(|| {
-                    ApiError::field("cursor", "is not a cursor this API returned")
-                })?)
-            }
-            other => {
-                return Err(ApiError::field(
-                    other,
-                    format!("is not a known query parameter ({PARAMS})"),
-                ))
-            }
-        }
-    }
-    q.limit = limit(lim.as_deref(), 100, 1000)?;
     let db = env.d1(store::DB).map_err(internal)?;
     let rows = store::list_audit(&db, &q).await.map_err(internal)?;
     let next = Cursor::after(&rows, q.limit, |r| (r.created_at, r.id.as_str()));

@@ -4,7 +4,7 @@ use futures_util::future::{join, join_all};
 use serde_json::{json, Map, Value};
 use worker::{Env, Request, Response};
 
-use super::{json_object, limit, opt_str, reject_unknown, Caller};
+use super::{json_object, opt_str, reject_unknown, Caller, Query};
 use crate::budget::issuer_budget_id;
 use crate::core::ceilings::{account_list, KeyAsk};
 use crate::core::constraints::Constraints;
@@ -453,38 +453,28 @@ pub async fn get(id: &str, env: &Env, now: i64, caller: &Caller) -> ApiResult<Re
     http::json(200, &state_json(&state, now)).map_err(internal)
 }
 
-pub async fn list(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
-    let url = req.url().map_err(internal)?;
-    let mut q = KeyQuery {
-        limit: 50,
+pub async fn list(
+    query: Option<&str>,
+    env: &Env,
+    now: i64,
+    caller: &Caller,
+) -> ApiResult<Response> {
+    let params = Query::parse(
+        query,
+        &["status", "vendor", "label_prefix", "cursor", "limit"],
+    )?;
+    let q = KeyQuery {
+        status: params.parsed(
+            "status",
+            "must be active, paused, revoked or expired",
+            KeyStatus::parse,
+        )?,
+        vendor: params.string("vendor"),
+        label_prefix: params.string("label_prefix"),
+        cursor: params.cursor()?,
+        limit: params.limit(50, 200)?,
         issuer_id: caller.issuer_id().map(str::to_owned),
-        ..Default::default()
     };
-    let mut lim = None;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "status" => {
-                q.status = Some(KeyStatus::parse(&v).ok_or_else(|| {
-                    ApiError::field("status", "must be active, paused, revoked or expired")
-                })?)
-            }
-            "vendor" => q.vendor = Some(v.into_owned()),
-            "label_prefix" => q.label_prefix = Some(v.into_owned()),
-            "cursor" => {
-                q.cursor = Some(Cursor::decode(&v).ok_or_else(|| {
-                    ApiError::field("cursor", "is not a cursor this API returned")
-                })?)
-            }
-            "limit" => lim = Some(v.into_owned()),
-            other => {
-                return Err(ApiError::field(
-                    other,
-                    "is not a known query parameter (status, vendor, label_prefix, cursor, limit)",
-                ))
-            }
-        }
-    }
-    q.limit = limit(lim.as_deref(), 50, 200)?;
     let db = env.d1(store::DB).map_err(internal)?;
     let rows = store::list_keys(&db, &q, now).await.map_err(internal)?;
     let next = Cursor::after(&rows, q.limit, |r| (r.created_at, r.id.as_str()));

@@ -8,6 +8,7 @@ pub mod budgets;
 pub mod issuers;
 pub mod key_changes;
 pub mod keys;
+mod query;
 pub mod usage;
 pub mod webhooks;
 
@@ -20,6 +21,8 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::EnvConfig;
 use crate::issuer::{IssuerClient, IssuerRecord};
 use crate::vendors::ConfigSource;
+
+pub use query::Query;
 
 /// The secret that opens the management API (and keys idempotent issuance).
 pub const ADMIN_TOKEN: &str = "KEYBRAKE_ADMIN_TOKEN";
@@ -157,19 +160,5 @@ pub fn opt_str(body: &serde_json::Map<String, Value>, field: &str) -> ApiResult<
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(ApiError::field(field, "must be a string")),
-    }
-}
-
-/// Parses a `limit` query parameter.
-pub fn limit(value: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
-    match value {
-        None => Ok(default),
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::field(
-                "limit",
-                format!("must be a whole number from 1 to {max}"),
-            )),
-        },
     }
 }

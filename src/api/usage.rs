@@ -2,57 +2,46 @@
 //! summed from the audit log, so it always agrees with `GET /v1/audit`.
 
 use serde_json::{json, Value};
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use super::keys::internal;
-use super::Caller;
+use super::{Caller, Query};
 use crate::core::money::Money;
-use crate::core::time::{parse_instant, to_rfc3339, utc_day};
+use crate::core::time::{to_rfc3339, utc_day};
 use crate::error::{ApiError, ApiResult};
 use crate::http;
 use crate::store::{self, UsageGroup, UsageQuery};
 
-const PARAMS: &str =
-    "group_by (key, label, vendor, day), since, until, vendor, label_prefix, key_id";
 const DAY_MS: i64 = 86_400_000;
 
-pub async fn get(req: &Request, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
-    let url = req.url().map_err(internal)?;
-    let mut q = UsageQuery {
-        group: UsageGroup::Key,
+pub async fn get(query: Option<&str>, env: &Env, now: i64, caller: &Caller) -> ApiResult<Response> {
+    let params = Query::parse(
+        query,
+        &[
+            "group_by",
+            "since",
+            "until",
+            "vendor",
+            "label_prefix",
+            "key_id",
+        ],
+    )?;
+    let q = UsageQuery {
+        group: params
+            .parsed(
+                "group_by",
+                "must be key, label, vendor or day",
+                UsageGroup::parse,
+            )?
+            .unwrap_or(UsageGroup::Key),
         // Today (UTC) unless told otherwise.
-        since: utc_day(now) * DAY_MS,
-        until: now + 1,
-        vendor: None,
-        label_prefix: None,
-        key_id: None,
+        since: params.instant("since")?.unwrap_or(utc_day(now) * DAY_MS),
+        until: params.instant("until")?.unwrap_or(now + 1),
+        vendor: params.string("vendor"),
+        label_prefix: params.string("label_prefix"),
+        key_id: params.string("key_id"),
         issuer_id: caller.issuer_id().map(str::to_owned),
     };
-    let instant = |field: &str, v: &str| {
-        parse_instant(v)
-            .ok_or_else(|| ApiError::field(field, "must be epoch milliseconds or an RFC 3339 time"))
-    };
-    for (k, v) in url.query_pairs() {
-        let v = v.into_owned();
-        match k.as_ref() {
-            "group_by" => {
-                q.group = UsageGroup::parse(&v).ok_or_else(|| {
-                    ApiError::field("group_by", "must be key, label, vendor or day")
-                })?
-            }
-            "since" => q.since = instant("since", &v)?,
-            "until" => q.until = instant("until", &v)?,
-            "vendor" => q.vendor = Some(v),
-            "label_prefix" => q.label_prefix = Some(v),
-            "key_id" => q.key_id = Some(v),
-            other => {
-                return Err(ApiError::field(
-                    other,
-                    format!("is not a known query parameter ({PARAMS})"),
-                ))
-            }
-        }
-    }
     if q.since >= q.until {
         return Err(ApiError::field("since", "must be before until"));
     }
