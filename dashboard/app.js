@@ -184,7 +184,7 @@ function keysView(section, params) {
   liveFilters(form, filters, () => view.refresh());
   const body = el("tbody");
   const more = el("p", { class: "muted" });
-  section.append(el("h2", {}, "Keys"), form, dataTable("keys", "Vault keys", ["Label", "Vendor", "Status", "Spend today", "Expires in", "Allowed endpoints", ""], body), more);
+  section.append(el("h2", {}, "Keys"), issueForm(() => view.refresh()), form, dataTable("keys", "Vault keys", ["Label", "Vendor", "Status", "Spend today", "Expires in", "Allowed endpoints", ""], body), more);
 
   let rows = [];
   const tick = setInterval(() => {
@@ -232,6 +232,72 @@ function keysView(section, params) {
     stop: () => clearInterval(tick),
   };
   return view;
+}
+
+/** Lines or commas of a textarea, as a list. */
+const lines = (text) => text.split(/[\n,]/).map((t) => t.trim()).filter(Boolean);
+
+/**
+ * "Issue a key": a vault key by hand (for a quick test, or an agent outside
+ * Workers). Its token is shown once; `issued` runs after.
+ */
+function issueForm(issued) {
+  const scoped = (text, control) => field(text, control, "issue");
+  const form = el(
+    "form",
+    { class: "create", "aria-label": "Issue a key" },
+    scoped("Label", el("input", { name: "label", required: true, maxlength: 200, autocomplete: "off" })),
+    scoped("Vendor", select("vendor", VENDORS, "stripe")),
+    scoped("Allowed endpoints (one pattern per line)", el("textarea", { name: "allowed_endpoints", rows: 3, required: true, spellcheck: "false", placeholder: "POST /v1/payment_intents" })),
+    scoped("Daily cap (USD)", el("input", { name: "daily_usd_cap", inputmode: "decimal", required: true, autocomplete: "off" })),
+    scoped("Expires in", el("input", { name: "expires_in", required: true, autocomplete: "off", value: "1h", placeholder: "30m, 2h, 1d" })),
+    scoped("Allowed accounts (optional, Stripe-Account ids)", el("input", { name: "allowed_accounts", autocomplete: "off" })),
+    scoped("Constraints (optional JSON)", el("textarea", { name: "constraints", rows: 3, spellcheck: "false", placeholder: '{"max_amount_usd": 50, "currencies": ["usd"]}' })),
+    el("button", { type: "submit" }, "Issue key"),
+  );
+  const token = el("p", { class: "card", hidden: true, role: "status" });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearInvalid(form);
+    const f = form.elements;
+    const body = {
+      label: f.label.value.trim(),
+      vendor: f.vendor.value,
+      allowed_endpoints: lines(f.allowed_endpoints.value),
+      daily_usd_cap: f.daily_usd_cap.value.trim(),
+      expires_in: f.expires_in.value.trim(),
+    };
+    const accounts = lines(f.allowed_accounts.value);
+    if (accounts.length) body.allowed_accounts = accounts;
+    const constraints = f.constraints.value.trim();
+    if (constraints) {
+      try {
+        body.constraints = JSON.parse(constraints);
+      } catch (err) {
+        say(`The constraints are not JSON: ${err.message}`, "error");
+        f.constraints.setAttribute("aria-invalid", "true");
+        f.constraints.focus();
+        return;
+      }
+    }
+    try {
+      const key = await api("POST", "/v1/keys", body);
+      token.replaceChildren(
+        "Vault key for ",
+        el("strong", {}, key.label),
+        " (shown once, never again: hand it to the agent now): ",
+        el("code", { id: "key-token" }, key.token),
+        key.account_sid ? [" · account SID for the Twilio SDK: ", el("code", {}, key.account_sid)] : [],
+      );
+      token.hidden = false;
+      form.reset();
+      say(`Issued ${key.label} (${key.id}), expiring ${time(key.expires_at)}.`);
+      issued();
+    } catch (err) {
+      formFailed(form, err, "Could not issue the key");
+    }
+  });
+  return el("details", { class: "issue" }, el("summary", {}, "Issue a key…"), form, token);
 }
 
 const isLive = (key) => key.status === "active" || key.status === "paused";
@@ -1040,8 +1106,9 @@ function auditView(section, params) {
   return view;
 }
 
-function field(text, control) {
-  const id = `f-${control.getAttribute("name")}`;
+/** A labelled control; `scope` keeps ids apart when two forms on a view share a name. */
+function field(text, control, scope = "f") {
+  const id = `${scope}-${control.getAttribute("name")}`;
   control.id = id;
   return el("div", { class: "field" }, el("label", { for: id }, text), control);
 }

@@ -198,6 +198,60 @@ test("the spend view charts spend and ranks today's spenders", async () => {
   await page.screenshot({ path: path.join(shots, "spend.png") });
 });
 
+test("issue a key from the page: its token is shown once and works; bad input is explained at its field", async () => {
+  await nav("Keys").click();
+  await page.getByText("Issue a key…").click();
+  const form = page.getByRole("form", { name: "Issue a key" });
+  const issued = async (prefix) => (await ctx.kb.admin(`/v1/keys?label_prefix=${prefix}`)).json.data;
+
+  // Bad input: refused before anything is sent, or by the API naming the field; nothing issued.
+  await form.getByLabel("Label").fill("dash-bad");
+  await form.getByLabel("Allowed endpoints (one pattern per line)").fill("POST /v1/payment_intents");
+  await form.getByLabel("Daily cap (USD)").fill("5");
+  await form.getByLabel("Constraints (optional JSON)").fill("{max_amount_usd: 5}");
+  await form.getByRole("button", { name: "Issue key" }).click();
+  await page.getByRole("status").getByText(/The constraints are not JSON/).waitFor();
+  assert.equal(await form.getByLabel("Constraints (optional JSON)").getAttribute("aria-invalid"), "true");
+  await form.getByLabel("Constraints (optional JSON)").fill("");
+  await form.getByLabel("Allowed endpoints (one pattern per line)").fill("/v1/../customers");
+  await form.getByRole("button", { name: "Issue key" }).click();
+  await page.getByRole("status").getByText(/Could not issue the key: bad_request/).waitFor();
+  assert.equal(await form.getByLabel("Allowed endpoints (one pattern per line)").getAttribute("aria-invalid"), "true");
+  assert.deepEqual(await issued("dash-bad"), []);
+
+  await form.getByLabel("Label").fill("dash-issued");
+  await form.getByLabel("Vendor").selectOption("stripe");
+  await form.getByLabel("Allowed endpoints (one pattern per line)").fill("POST /v1/payment_intents\nGET /v1/payment_intents/*");
+  await form.getByLabel("Daily cap (USD)").fill("12.50");
+  await form.getByLabel("Expires in").fill("10m");
+  await form.getByLabel("Constraints (optional JSON)").fill('{"max_amount_usd": 5}');
+  await form.getByRole("button", { name: "Issue key" }).click();
+  const token = await page.locator("#key-token").textContent({ timeout: 15_000 });
+  assert.match(token, /^kbk_[0-9a-f]{24}_[0-9a-f]+$/);
+  // No answer the tests see may carry it, nor any log line.
+  ctx.kb.issuedTokens.set(token, 0);
+
+  const [key] = await issued("dash-issued");
+  assert.equal(key.status, "active");
+  assert.equal(key.daily_usd_cap, 12.5);
+  assert.deepEqual(key.allowed_endpoints, ["POST /v1/payment_intents", "GET /v1/payment_intents/*"]);
+  assert.deepEqual(key.constraints, { max_amount_usd: 5 });
+  assert.equal(Date.parse(key.expires_at) - Date.parse(key.created_at), 600_000);
+  assert.ok(token.startsWith(`kbk_${key.id.slice(4)}_`), "the token shown is this key's");
+  // The token works, within what the form set.
+  assert.equal((await call(token, 400)).status, 200);
+  const over = await call(token, 600);
+  assert.equal(over.status, 403);
+  assert.equal(over.json.code, "constraint_violated");
+  await page.getByRole("row", { name: /dash-issued/ }).getByText("$4.00 / $12.50").waitFor({ timeout: 15_000 });
+
+  // Shown once: the keys view opened again has no token on it.
+  await nav("Approvals").click();
+  await nav("Keys").click();
+  await page.getByRole("row", { name: /dash-issued/ }).waitFor();
+  assert.ok(!(await page.content()).includes(token), "the token is nowhere on the page");
+});
+
 test("pause, resume and edit a key from the page; the next call sees each at once", async () => {
   await nav("Keys").click();
   const key = await ctx.kb.issueKey({ label: "dash-steer", daily_usd_cap: 50 });
