@@ -333,7 +333,7 @@ const keyChanges = {
 /** The Pause or Resume, Edit and Revoke buttons of a key (the keys table and a key's details); `changed` runs after each change. */
 function keyActions(key, changed) {
   const button = (name, text, cls) =>
-    el("button", { type: "button", class: cls ? `${cls} small` : "small", "aria-label": `${text} ${key.label}`, onclick: () => keyChanges[name](key).then((did) => did && changed()).catch(failed) }, text);
+    el("button", { type: "button", class: cls ? `${cls} small` : "small", "aria-label": `${text} ${key.label}`, onclick: () => keyChanges[name](key).then((did) => did && changed()).catch((err) => failed(err, `Could not ${text.toLowerCase()} ${key.label}`)) }, text);
   return [
     key.status === "active" && button("pause", "Pause", "quiet"),
     key.status === "paused" && button("resume", "Resume", ""),
@@ -350,6 +350,10 @@ function editDialog(key) {
   form.elements.daily_usd_cap.value = String(key.daily_usd_cap);
   form.elements.total_usd_cap.value = key.constraints?.total_usd_cap ?? "";
   form.elements.expires_in.value = "";
+  // The lifetime cap has its own field; the rest are edited as JSON.
+  const { total_usd_cap, ...rest } = key.constraints ?? {};
+  const shown = Object.keys(rest).length ? JSON.stringify(rest, null, 1) : "";
+  form.elements.constraints.value = shown;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) =>
@@ -364,6 +368,15 @@ function editDialog(key) {
         if (total && total !== String(key.constraints?.total_usd_cap ?? "")) change.total_usd_cap = total;
         const ttl = form.elements.expires_in.value.trim();
         if (ttl) change.expires_in = ttl;
+        const constraints = form.elements.constraints.value.trim();
+        if (constraints !== shown.trim()) {
+          try {
+            change.constraints = constraints ? JSON.parse(constraints) : {};
+          } catch (err) {
+            say(`Nothing changed: the constraints are not JSON (${err.message}).`, "error");
+            return resolve(null);
+          }
+        }
         resolve(Object.keys(change).length ? change : null);
       },
       { once: true },
@@ -1027,7 +1040,7 @@ function drawChart(figure, rows, { start, end, bucketMs, group, complete }) {
 }
 
 function auditView(section, params) {
-  const filters = Object.fromEntries(["key_id", "label", "vendor", "decision", "since", "until"].map((k) => [k, params.get(k) ?? ""]));
+  const filters = Object.fromEntries(["key_id", "label", "vendor", "decision", "run_id", "trace_id", "since", "until"].map((k) => [k, params.get(k) ?? ""]));
   const cursors = [undefined];
   let page = 0;
   const form = el(
@@ -1045,6 +1058,8 @@ function auditView(section, params) {
     field("Label", el("input", { name: "label", value: filters.label, autocomplete: "off" })),
     field("Vendor", select("vendor", [["", "any"], ...VENDORS], filters.vendor)),
     field("Decision", select("decision", [["", "any"], "allowed", "denied"], filters.decision)),
+    field("Run id", el("input", { name: "run_id", value: filters.run_id, autocomplete: "off" })),
+    field("Trace id", el("input", { name: "trace_id", value: filters.trace_id, autocomplete: "off" })),
     field("Since", el("input", { name: "since", type: "datetime-local", value: filters.since })),
     field("Until", el("input", { name: "until", type: "datetime-local", value: filters.until })),
     el("button", { type: "submit" }, "Apply"),

@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { ADMIN_TOKEN } from "./support/keybrake.mjs";
+import { eventually } from "./support/poll.mjs";
 import { useKeybrake } from "./support/setup.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -198,6 +199,21 @@ test("the spend view charts spend and ranks today's spenders", async () => {
   await page.screenshot({ path: path.join(shots, "spend.png") });
 });
 
+test("the audit log finds an agent's run by the Keybrake-Run-Id it sent", async () => {
+  const runKey = await ctx.kb.issueKey({ label: "dash-run", daily_usd_cap: 10 });
+  const ran = await ctx.kb.proxy(runKey.token, "/stripe/v1/payment_intents", { headers: { "keybrake-run-id": "dash-run-7" }, body: { amount: 100, currency: "usd" } });
+  assert.equal(ran.status, 200, ran.text);
+  assert.equal((await call(runKey.token, 200)).status, 200, "a call of the same key outside the run");
+  await ctx.kb.auditUntil({ key_id: runKey.id }, (rows) => rows.length === 2);
+  await nav("Keys").click();
+  await nav("Audit").click();
+  await page.getByLabel("Run id").fill("dash-run-7");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await page.getByRole("row", { name: /dash-run/ }).waitFor();
+  assert.equal(await page.locator("tbody tr").count(), 1, "only the run's call");
+  assert.match(await page.locator("tbody tr").textContent(), /\$1\.00/);
+});
+
 test("issue a key from the page: its token is shown once and works; bad input is explained at its field", async () => {
   await nav("Keys").click();
   await page.getByText("Issue a key…").click();
@@ -281,6 +297,25 @@ test("pause, resume and edit a key from the page; the next call sees each at onc
   await dialog.getByLabel("Daily cap (USD)").fill("9999");
   await dialog.getByRole("button", { name: "Cancel" }).click();
   assert.equal((await ctx.kb.admin(`/v1/keys/${key.id}`)).json.daily_usd_cap, 7);
+
+  // Constraints, as JSON: tightening applies to the next call; loosening is refused and said.
+  const constraints = dialog.getByLabel("Constraints (JSON; each may only tighten)");
+  await page.getByRole("button", { name: "Edit dash-steer" }).click();
+  assert.equal(await constraints.inputValue(), "", "no constraints yet");
+  await constraints.fill('{"max_amount_usd": 3}');
+  await dialog.getByRole("button", { name: "Save" }).click();
+  // The status line already says "Changed dash-steer." from the cap: wait on the key itself.
+  const tightened = await eventually(() => ctx.kb.admin(`/v1/keys/${key.id}`), (r) => r.json.constraints !== null, { what: "the constraints change" });
+  assert.deepEqual(tightened.json.constraints, { max_amount_usd: 3 });
+  const over = await call(key.token, 400);
+  assert.equal(over.status, 403);
+  assert.equal(over.json.code, "constraint_violated");
+  await page.getByRole("button", { name: "Edit dash-steer" }).click();
+  assert.deepEqual(JSON.parse(await constraints.inputValue()), { max_amount_usd: 3 }, "the dialog shows the key's constraints");
+  await constraints.fill('{"max_amount_usd": 30}');
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("status").getByText(/Could not edit dash-steer: bad_request: .*max_amount_usd/).waitFor();
+  assert.deepEqual((await ctx.kb.admin(`/v1/keys/${key.id}`)).json.constraints, { max_amount_usd: 3 }, "a looser constraint changed nothing");
 });
 
 test("the approvals inbox shows what waits; approving or denying with a note decides it", async () => {
