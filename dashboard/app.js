@@ -936,18 +936,17 @@ function spendView(section) {
 
 /** Calls and spend per label, vendor, UTC day or key over a period, as `GET /v1/usage` sums them. */
 function usageSection() {
-  const settings = { period: "today", by: "label" };
+  // Keyed by the controls' names (unique on the Spend view), for liveFilters.
+  const settings = { usage_period: "today", usage_by: "label", usage_vendor: "", usage_label_prefix: "" };
   const form = el(
     "form",
     { class: "filters", "aria-label": "Usage", onsubmit: (e) => e.preventDefault() },
-    field("Usage period", select("usage_period", [["today", "today (UTC)"], ["7d", "last 7 days"], ["30d", "last 30 days"]], settings.period)),
-    field("Usage by", select("usage_by", ["label", "vendor", "day", "key"], settings.by)),
+    field("Usage period", select("usage_period", [["today", "today (UTC)"], ["7d", "last 7 days"], ["30d", "last 30 days"]], settings.usage_period)),
+    field("Usage by", select("usage_by", ["label", "vendor", "day", "key"], settings.usage_by)),
+    field("Usage vendor", select("usage_vendor", [["", "any"], ...VENDORS], "")),
+    field("Usage label prefix", el("input", { name: "usage_label_prefix", type: "search", autocomplete: "off" })),
   );
-  form.addEventListener("change", () => {
-    settings.period = form.elements.usage_period.value;
-    settings.by = form.elements.usage_by.value;
-    refresh().catch(failed);
-  });
+  liveFilters(form, settings, () => refresh());
   const caption = el("caption", { class: "visually-hidden" }, "Usage");
   const head = el("thead");
   const body = el("tbody");
@@ -966,11 +965,11 @@ function usageSection() {
 
   async function refresh() {
     const DAY = 86_400_000;
-    const days = { today: 1, "7d": 7, "30d": 30 }[settings.period];
+    const days = { today: 1, "7d": 7, "30d": 30 }[settings.usage_period];
     const since = Math.floor(Date.now() / DAY) * DAY - (days - 1) * DAY;
-    const res = await api("GET", `/v1/usage?${query({ group_by: settings.by, since })}`);
+    const res = await api("GET", `/v1/usage?${query({ group_by: settings.usage_by, since, vendor: settings.usage_vendor, label_prefix: settings.usage_label_prefix })}`);
     const name = res.group_by;
-    caption.textContent = `Usage per ${settings.by}, largest spend first`;
+    caption.textContent = `Usage per ${settings.usage_by}, largest spend first`;
     head.replaceChildren(el("tr", {}, [HEADS[name] ?? name, "Calls", "Allowed", "Denied", "Spend"].map((h) => el("th", { scope: "col" }, h))));
     const rows = res.data.slice(0, SHOWN);
     body.replaceChildren(

@@ -605,6 +605,17 @@ test("usage: the spend view's table sums calls and spend per label, vendor and k
   await keyRow.getByRole("link", { name: key.id }).click();
   await page.getByRole("heading", { name: "dash-usage" }).waitFor();
   assert.ok(page.url().endsWith(`#key?id=${key.id}`));
+
+  // Narrowed to a label prefix, then a vendor, as the API narrows them.
+  await nav("Spend").click();
+  await page.getByLabel("Usage label prefix").fill("dash-usa");
+  await until(async () => {
+    const got = await Promise.all((await table.locator("tbody tr").all()).map(cells));
+    return JSON.stringify(got) === JSON.stringify([["dash-usage", "3", "2", "1", "$4.00"]]);
+  }, "only dash-usage's row");
+  await page.getByLabel("Usage vendor").selectOption("twilio");
+  await table.getByText("No calls in this period.").waitFor();
+  assert.deepEqual((await ctx.kb.admin("/v1/usage?group_by=label&vendor=twilio&label_prefix=dash-usa")).json.data, []);
 });
 
 test("a key's details: its state, spend and constraints as text, and the same actions as the keys table", async () => {
