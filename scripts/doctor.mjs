@@ -90,9 +90,16 @@ async function checkLocal() {
   let vars = {};
   if (!existsSync(varsFile)) fail(`${args.vars} does not exist: scripts/dev.sh creates it from .dev.vars.example`);
   else vars = parseVars(readFileSync(varsFile, "utf8"));
+  // The example's values are placeholders: an admin token left so is a
+  // problem, a vendor secret left so is one the vendor will refuse.
+  const example = parseVars(read(".dev.vars.example"));
+  for (const [name, value] of Object.entries(vars)) {
+    if (example[name] !== value) continue;
+    if (name === "KEYBRAKE_ADMIN_TOKEN") fail("KEYBRAKE_ADMIN_TOKEN is still the example's placeholder");
+    else warn(`${name} is still the example's placeholder: the vendor will refuse it`);
+  }
   const admin = vars.KEYBRAKE_ADMIN_TOKEN ?? "";
-  if (admin === "change-me") fail("KEYBRAKE_ADMIN_TOKEN is still the example's placeholder");
-  else if (admin && admin.length < 32) warn("KEYBRAKE_ADMIN_TOKEN is shorter than 32 characters: use a long random token");
+  if (admin && admin !== example.KEYBRAKE_ADMIN_TOKEN && admin.length < 32) warn("KEYBRAKE_ADMIN_TOKEN is shorter than 32 characters: use a long random token");
 
   if (!existsSync(path.join(root, "build/index.js"))) {
     fail("build/index.js is missing: run `npm run build` (or scripts/dev.sh), then doctor again");

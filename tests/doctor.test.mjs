@@ -40,13 +40,15 @@ test("a complete settings file: nothing missing, exit 0", () => {
 test("missing secrets are named as warnings, broken settings as problems (exit 1); values never printed", () => {
   const { status, out } = doctor(
     "--vars",
-    varsFile("broken.vars", { KEYBRAKE_ADMIN_TOKEN: "change-me", STRIPE_SECRET_KEY: SECRETS.STRIPE_SECRET_KEY, TWILIO_ACCOUNT_SID: SECRETS.TWILIO_ACCOUNT_SID, KEYBRAKE_USD_RATES: '{"eur":"lots"}' }),
+    varsFile("broken.vars", { KEYBRAKE_ADMIN_TOKEN: "change-me", STRIPE_SECRET_KEY: SECRETS.STRIPE_SECRET_KEY, TWILIO_ACCOUNT_SID: SECRETS.TWILIO_ACCOUNT_SID, KEYBRAKE_USD_RATES: '{"eur":"lots"}', RESEND_API_KEY: "re_replace_me" }),
   );
   assert.equal(status, 1, out);
   assert.match(out, /✗ +KEYBRAKE_ADMIN_TOKEN is still the example's placeholder/);
   assert.match(out, /✗ +KEYBRAKE_USD_RATES is invalid: rate for "eur"/);
   assert.match(out, /! +twilio: .*TWILIO_AUTH_TOKEN.*503 not_configured/);
-  assert.match(out, /! +resend: .*RESEND_API_KEY/);
+  // .dev.vars.example's placeholder: present, but Resend would refuse it.
+  assert.match(out, /! +RESEND_API_KEY is still the example's placeholder: the vendor will refuse it/);
+  assert.match(out, /ok  resend: credentials configured/);
   assert.match(out, /ok  stripe: credentials configured/);
   assert.match(out, /2 problems to fix\./);
   for (const value of [SECRETS.STRIPE_SECRET_KEY, SECRETS.TWILIO_ACCOUNT_SID, "lots"]) assert.ok(!out.includes(value), `printed ${value}`);
