@@ -17,16 +17,6 @@ pub fn json(status: u16, body: &Value) -> Result<Response> {
         .fixed(serde_json::to_vec(body)?))
 }
 
-/// A JSON document already serialized.
-pub fn json_text(status: u16, body: &str) -> Result<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers)
-        .fixed(body.as_bytes().to_vec()))
-}
-
 /// An error in Keybrake's own shape (management API, unknown vendor).
 pub fn error(err: &ApiError) -> Result<Response> {
     json(err.status(), &err.plain_body())

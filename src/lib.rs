@@ -26,9 +26,6 @@ use worker::{event, Context, Env, Method, Request, Response, Result};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
-/// `docs/openapi.json`, served at `GET /v1/openapi.json`.
-const OPENAPI: &str = include_str!("../docs/openapi.json");
-
 /// The cron trigger: audit retention.
 #[event(scheduled)]
 async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
@@ -78,10 +75,6 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 
     let answer = match (req.method(), segments.as_slice()) {
         (Method::Get, ["healthz"]) => health::handle(&env),
-        // The description of this API is public: it holds no secret.
-        (Method::Get, ["v1", "openapi.json"]) => {
-            http::json_text(200, OPENAPI).map_err(api::keys::internal)
-        }
         (_, ["v1", ..]) => management(req, &env, &segments, query.as_deref()).await,
         _ => Err(ApiError::not_found(&format!("route {path}"))),
     };

@@ -47,12 +47,14 @@ test("the client's types are generated from docs/openapi.json as it is now", asy
 // added about 50 KB of serde (de)serializers and routes (442,940 bytes),
 // the MCP server 23 KB more (its tools' schemas and the JSON-RPC layer):
 // 466,488 bytes; /healthz's binding and credential checks 4 KB more, and
-// one query-parameter reader for the listings a little less: 470,513 now.
+// one query-parameter reader for the listings a little less: 470,513;
+// the OpenAPI document moved out of the module into the static assets:
+// 460,954 now.
 // Tried and measured worse: binaryen's wasm-opt -Oz (132) shrinks the raw
 // module 10 % but grows it gzipped to 503,565; boxing each management
 // route's future grows it to 474,869. Lower the budget as the module
 // shrinks; raising it needs a reason in the commit.
-const WASM_BUDGET_BYTES = 471_000;
+const WASM_BUDGET_BYTES = 462_000;
 
 test("the release wasm stays within its budget", () => {
   const wasm = readFileSync(path.join(process.env.KEYBRAKE_BUILD_DIR ?? path.join(root, "build"), "index_bg.wasm"));

@@ -18,7 +18,7 @@ test("the description is valid OpenAPI 3.1", async () => {
   assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
 });
 
-test("the Worker serves it at GET /v1/openapi.json, without the admin token", async () => {
+test("Keybrake serves it at GET /v1/openapi.json (a static asset the build copies), without the admin token", async () => {
   const res = await ctx.kb.fetch("/v1/openapi.json");
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type"), /application\/json/);
