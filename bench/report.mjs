@@ -75,6 +75,9 @@ function floorsSection(report, floors) {
       `issuance creates the key's object, a new SQLite database (+${ms(added("tmpfs", "/do-new", 1))} ms tmpfs, +${ms(added("disk", "/do-new", 1))} ms disk), side by side with its D1 row (a D1 insert alone: +${ms(added("tmpfs", "/d1", 1))} ms tmpfs, +${ms(added("disk", "/d1", 1))} ms disk), on top of a request the passthrough also pays (${ms(floor("tmpfs", "/vendor", 1)?.p50)} ms tmpfs)`,
     ],
   ];
+  // A row whose target this run met is left out of the table of misses.
+  const met = [one1 && p1 && one1.p50 - p1.p50 <= 1, one16 && p16 && one16.rps / p16.rps >= 0.5, many16 && p16 && many16.rps / p16.rps >= 0.8, budget16 && many16 && budget16.rps / many16.rps >= 0.8, issue && issue.p50 <= 5];
+  rows.forEach((r, i) => (r.missed = !met[i]));
   return `## Missed targets and their measured floors
 
 What the runtime alone costs on this machine for the work each missed
@@ -102,8 +105,27 @@ JavaScript class wrapping the Rust object (workers-rs 0.8 serves
 
 | target | this run | floor for the same work here |
 | --- | --- | --- |
-${rows.map((r) => `| ${r.join(" | ")} |`).join("\n")}
+${rows
+  .filter((r) => r.missed !== false)
+  .map((r) => `| ${r.join(" | ")} |`)
+  .join("\n")}
+${report.wasm_gzip_bytes > 390 * 1024 ? wasmMiss(report) : ""}
+`;
+}
 
+/** Why the module is over its size goal, and what was tried. */
+function wasmMiss(report) {
+  return `
+**The module's size** (${kb(report.wasm_gzip_bytes)} gzip against 390 KB) has no
+runtime floor: it is Keybrake's own code. The goal was met when it was set
+(382 KB); approvals, steering a live key, webhooks with their queue, the MCP
+server and \`/healthz\`'s checks have since added about 80 KB of routes and
+serde (de)serializers. Measured and dropped: binaryen's \`wasm-opt -Oz\`
+(the raw module 10 % smaller, the gzipped one 7 % larger) and boxing each
+management route's future (4 KB larger). Serving the OpenAPI document as a
+static asset instead of compiling it in took 9.5 KB off.
+\`tests/drift.test.mjs\` holds the module to its budget so it cannot grow
+unnoticed; Workers' limits (3 MB free, 10 MB paid, compressed) are far off.
 `;
 }
 
