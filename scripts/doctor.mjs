@@ -4,6 +4,8 @@
 //                                           Worker's own health with those settings
 //   npm run doctor -- --vars other.vars     the same with another settings file
 //   npm run doctor -- --url https://kb.example.com   a running Keybrake's /healthz
+//                                           (with KEYBRAKE_ADMIN_TOKEN in the environment,
+//                                           it also names the vendors that lack a secret)
 //
 // Each line is ok, a warning (!), or a problem (✗); any problem exits 1.
 // Settings are named, never printed.
@@ -68,6 +70,7 @@ function checkTools() {
 /** Prints a /healthz answer: problems fail, vendors without credentials warn. */
 function report(health) {
   for (const p of health.problems ?? []) fail(p);
+  if (!health.vendors) warn("which vendors lack a secret is said to the admin token only: set KEYBRAKE_ADMIN_TOKEN to see it");
   for (const [vendor, state] of Object.entries(health.vendors ?? {})) {
     if (state.ready) ok(`${vendor}: credentials configured`);
     else warn(`${vendor}: ${state.missing}; its calls answer 503 not_configured until it is set`);
@@ -75,9 +78,12 @@ function report(health) {
   if (health.ok && !health.problems?.length) ok("bindings and settings hold");
 }
 
+/** GET /healthz, as the admin when a token is given (then it names the vendors). */
+const askHealth = (fetcher, base, token) => fetcher(String(new URL("/healthz", base)), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
 async function checkRemote(url) {
   console.log(`Keybrake at ${url}`);
-  const res = await fetch(new URL("/healthz", url)).catch((err) => ({ error: err }));
+  const res = await askHealth(fetch, url, process.env.KEYBRAKE_ADMIN_TOKEN).catch((err) => ({ error: err }));
   if (res.error) return fail(`no answer from ${url}: ${res.error.message}`);
   const health = await res.json().catch(() => null);
   if (!health) return fail(`${url}/healthz answered ${res.status} without JSON: is this Keybrake?`);
@@ -124,7 +130,7 @@ async function checkLocal() {
     ],
   });
   try {
-    const res = await mf.dispatchFetch("http://keybrake.local/healthz");
+    const res = await askHealth((u, init) => mf.dispatchFetch(u, init), "http://keybrake.local", vars.KEYBRAKE_ADMIN_TOKEN);
     report(await res.json());
   } finally {
     await mf.dispose();

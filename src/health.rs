@@ -1,9 +1,11 @@
 //! `GET /healthz`: what Keybrake needs and lacks, named, so an operator (or
 //! `npm run doctor`) sees a missing secret before an agent's call does.
-//! Public: it names settings, never their values.
+//! Public for what is broken (settings named, never their values); which
+//! vendors this deployment holds secrets for is said only to the admin
+//! token: a stranger learns nothing about the deployment from it.
 
 use serde_json::json;
-use worker::{Env, Response};
+use worker::{Env, Request, Response};
 
 use crate::api::{self, ADMIN_TOKEN};
 use crate::error::ApiResult;
@@ -12,15 +14,24 @@ use crate::vendors::{self, ConfigSource};
 use crate::{budget, issuer, proxy, store, vault_key, webhooks};
 
 /// `ok` (200) when every binding and setting Keybrake depends on holds
-/// (503 otherwise, each problem named); `vendors` says which vendors can be
-/// called, naming the missing secret of each that cannot.
-pub fn handle(env: &Env) -> ApiResult<Response> {
+/// (503 otherwise, each problem named); with the admin token, `vendors`
+/// says which vendors can be called, naming the missing secret of each that
+/// cannot.
+pub fn handle(req: &Request, env: &Env) -> ApiResult<Response> {
     let config = EnvConfig(env);
     let mut problems = missing_bindings(env);
     problems.extend(config_problems(&config));
-    let vendors = vendors::readiness(&config);
     let ok = problems.is_empty();
-    let vendors: serde_json::Map<String, serde_json::Value> = vendors
+    let mut answer = json!({ "ok": ok, "problems": problems });
+    if api::is_admin(req, env) {
+        answer["vendors"] = vendor_states(&config);
+    }
+    http::json(if ok { 200 } else { 503 }, &answer).map_err(api::keys::internal)
+}
+
+/// Per vendor: `{ready: true}`, or `{ready: false, missing: "<what>"}`.
+fn vendor_states(config: &dyn ConfigSource) -> serde_json::Value {
+    let vendors: serde_json::Map<String, serde_json::Value> = vendors::readiness(config)
         .into_iter()
         .map(|(name, ready)| {
             let state = match ready {
@@ -30,11 +41,7 @@ pub fn handle(env: &Env) -> ApiResult<Response> {
             (name.to_owned(), state)
         })
         .collect();
-    http::json(
-        if ok { 200 } else { 503 },
-        &json!({ "ok": ok, "problems": problems, "vendors": vendors }),
-    )
-    .map_err(api::keys::internal)
+    serde_json::Value::Object(vendors)
 }
 
 /// Settings that break calls or the management API: the admin token, the

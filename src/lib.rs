@@ -74,7 +74,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
 
     let answer = match (req.method(), segments.as_slice()) {
-        (Method::Get, ["healthz"]) => health::handle(&env),
+        (Method::Get, ["healthz"]) => health::handle(&req, &env),
         (_, ["v1", ..]) => management(req, &env, &segments, query.as_deref()).await,
         _ => Err(ApiError::not_found(&format!("route {path}"))),
     };

@@ -14,8 +14,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ctx = useKeybrake({}, { port: 0 });
 const dir = mkdtempSync(path.join(os.tmpdir(), "kb-doctor-"));
 
-function doctor(...argv) {
-  const run = spawnSync(process.execPath, [path.join(root, "scripts/doctor.mjs"), ...argv], { cwd: root, encoding: "utf8", timeout: 60_000 });
+function doctor(argv, env = {}) {
+  const { KEYBRAKE_ADMIN_TOKEN, ...rest } = process.env;
+  const run = spawnSync(process.execPath, [path.join(root, "scripts/doctor.mjs"), ...argv], { cwd: root, encoding: "utf8", timeout: 60_000, env: { ...rest, ...env } });
   return { status: run.status, out: run.stdout + run.stderr };
 }
 
@@ -28,7 +29,7 @@ function varsFile(name, vars) {
 const SECRETS = { STRIPE_SECRET_KEY: "sk_test_doctor_secret_value", TWILIO_ACCOUNT_SID: "AC" + "d".repeat(32), TWILIO_AUTH_TOKEN: "twilio_doctor_secret_value", RESEND_API_KEY: "re_doctor_secret_value" };
 
 test("a complete settings file: nothing missing, exit 0", () => {
-  const { status, out } = doctor("--vars", varsFile("complete.vars", { KEYBRAKE_ADMIN_TOKEN: ADMIN_TOKEN, ...SECRETS }));
+  const { status, out } = doctor(["--vars", varsFile("complete.vars", { KEYBRAKE_ADMIN_TOKEN: ADMIN_TOKEN, ...SECRETS })]);
   assert.equal(status, 0, out);
   assert.match(out, /Nothing missing\./);
   assert.doesNotMatch(out, /✗|! +(stripe|twilio|resend|KEYBRAKE)/, out);
@@ -38,10 +39,10 @@ test("a complete settings file: nothing missing, exit 0", () => {
 });
 
 test("missing secrets are named as warnings, broken settings as problems (exit 1); values never printed", () => {
-  const { status, out } = doctor(
+  const { status, out } = doctor([
     "--vars",
     varsFile("broken.vars", { KEYBRAKE_ADMIN_TOKEN: "change-me", STRIPE_SECRET_KEY: SECRETS.STRIPE_SECRET_KEY, TWILIO_ACCOUNT_SID: SECRETS.TWILIO_ACCOUNT_SID, KEYBRAKE_USD_RATES: '{"eur":"lots"}', RESEND_API_KEY: "re_replace_me" }),
-  );
+  ]);
   assert.equal(status, 1, out);
   assert.match(out, /✗ +KEYBRAKE_ADMIN_TOKEN is still the example's placeholder/);
   assert.match(out, /✗ +KEYBRAKE_USD_RATES is invalid: rate for "eur"/);
@@ -55,19 +56,28 @@ test("missing secrets are named as warnings, broken settings as problems (exit 1
 });
 
 test("no settings file and no admin token: each named", () => {
-  const missing = doctor("--vars", path.join(dir, "absent.vars"));
+  const missing = doctor(["--vars", path.join(dir, "absent.vars")]);
   assert.equal(missing.status, 1, missing.out);
   assert.match(missing.out, /absent\.vars does not exist/);
   assert.match(missing.out, /✗ +KEYBRAKE_ADMIN_TOKEN is not set: the management API answers 503 not_configured/);
 });
 
-test("--url reads a running Keybrake's /healthz", async () => {
-  const { status, out } = doctor("--url", ctx.kb.url);
+test("--url reads a running Keybrake's /healthz; the vendors only with the admin token", async () => {
+  const { status, out } = doctor(["--url", ctx.kb.url], { KEYBRAKE_ADMIN_TOKEN: ADMIN_TOKEN });
   assert.equal(status, 0, out);
   for (const vendor of ["stripe", "twilio", "resend"]) assert.match(out, new RegExp(`ok  ${vendor}: credentials configured`));
-  const health = await ctx.kb.fetch("/healthz");
+  const health = await ctx.kb.admin("/healthz");
   assert.deepEqual(health.json, { ok: true, problems: [], vendors: { resend: { ready: true }, stripe: { ready: true }, twilio: { ready: true } } });
-  const nobody = doctor("--url", "http://127.0.0.1:9");
+
+  const anonymous = doctor(["--url", ctx.kb.url]);
+  assert.equal(anonymous.status, 0, anonymous.out);
+  assert.match(anonymous.out, /! +which vendors lack a secret is said to the admin token only/);
+  assert.doesNotMatch(anonymous.out, /credentials configured/);
+  assert.deepEqual((await ctx.kb.fetch("/healthz")).json, { ok: true, problems: [] });
+  // A wrong token is a stranger too.
+  assert.deepEqual((await ctx.kb.fetch("/healthz", { headers: { authorization: "Bearer not-the-admin-token" } })).json, { ok: true, problems: [] });
+
+  const nobody = doctor(["--url", "http://127.0.0.1:9"]);
   assert.equal(nobody.status, 1);
   assert.match(nobody.out, /no answer from http:\/\/127\.0\.0\.1:9/);
 });

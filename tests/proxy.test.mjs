@@ -214,7 +214,10 @@ describe("the vendor's own answers", () => {
     // Twilio is left unconfigured too; Resend keeps its key.
     const missing = { STRIPE_SECRET_KEY: undefined, TWILIO_ACCOUNT_SID: undefined, TWILIO_AUTH_TOKEN: undefined };
     await withKeybrake(ctx, missing, async (kb) => {
-      const health = await kb.fetch("/healthz");
+      // A stranger learns nothing of which vendors this deployment holds secrets for.
+      const anonymous = await kb.fetch("/healthz");
+      assert.deepEqual(anonymous.json, { ok: true, problems: [] });
+      const health = await kb.admin("/healthz");
       assert.equal(health.status, 200, "a vendor left unconfigured does not make Keybrake unhealthy");
       assert.deepEqual(health.json.problems, []);
       assert.deepEqual(health.json.vendors.resend, { ready: true });

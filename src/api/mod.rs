@@ -60,18 +60,12 @@ impl Caller {
 /// revoked issuer is refused at once. A vault key never passes. The admin
 /// path fails closed when no admin token is configured.
 pub async fn authenticate(req: &Request, env: &Env, now: i64) -> ApiResult<Caller> {
-    let presented = req
-        .headers()
-        .get("authorization")
-        .ok()
-        .flatten()
-        .and_then(|h| h.strip_prefix("Bearer ").map(|t| t.trim().to_owned()))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "missing Authorization: Bearer <admin or issuer token>",
-            )
-        })?;
+    let presented = bearer(req).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing Authorization: Bearer <admin or issuer token>",
+        )
+    })?;
     if presented.starts_with(ISSUER_TOKEN_PREFIX) {
         let id = parse_issuer_token(&presented).map_err(|_| {
             ApiError::new(ErrorCode::Unauthorized, "this issuer token is not valid")
@@ -98,18 +92,38 @@ pub async fn authenticate(req: &Request, env: &Env, now: i64) -> ApiResult<Calle
                 "KEYBRAKE_ADMIN_TOKEN is not set; the management API is closed",
             )
         })?;
-    // Compare digests so neither length nor content leaks through timing.
-    let (a, b) = (
-        Sha256::digest(presented.as_bytes()),
-        Sha256::digest(configured.as_bytes()),
-    );
-    if !constant_time_eq(&a, &b) {
+    if !same_secret(&presented, &configured) {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "the admin token is not valid",
         ));
     }
     Ok(Caller::Admin)
+}
+
+/// The `Authorization: Bearer` token of a request, if any.
+fn bearer(req: &Request) -> Option<String> {
+    let header = req.headers().get("authorization").ok().flatten()?;
+    header.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
+}
+
+/// Compares digests, so neither the length nor the content of the
+/// configured secret leaks through timing.
+fn same_secret(presented: &str, configured: &str) -> bool {
+    let (a, b) = (
+        Sha256::digest(presented.as_bytes()),
+        Sha256::digest(configured.as_bytes()),
+    );
+    constant_time_eq(&a, &b)
+}
+
+/// Whether the request carries the admin token (no issuer, no error): for
+/// answers that say more to the operator than to anyone (`/healthz`).
+pub fn is_admin(req: &Request, env: &Env) -> bool {
+    let configured = EnvConfig(env)
+        .get(ADMIN_TOKEN)
+        .filter(|t| !t.trim().is_empty());
+    matches!((bearer(req), configured), (Some(p), Some(c)) if same_secret(&p, &c))
 }
 
 /// Reads a JSON object body whatever its Content-Type (the product brief's

@@ -325,7 +325,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description What Keybrake needs and lacks, named (values never): 200 when its bindings and configuration hold, 503 naming each problem otherwise, and which vendors can be called. `npm run doctor` reads it. No token needed. */
+        /** @description What Keybrake needs and lacks, named (values never): 200 when its bindings and configuration hold, 503 naming each problem otherwise. No token needed; with the admin token it also says which vendors can be called. `npm run doctor` reads it. */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -685,8 +685,8 @@ export interface components {
             ok: boolean;
             /** @description what is missing or broken that Keybrake depends on (bindings, KEYBRAKE_ADMIN_TOKEN, USD rates, KEYBRAKE_CATALOGUE, Twilio price tables), each naming the setting; calls fail closed on the same problems */
             problems: string[];
-            /** @description per vendor: whether its upstream credentials are configured; when not, `missing` names the secret (its calls answer 503 not_configured naming it too). A vendor left unconfigured on purpose does not make Keybrake unhealthy. */
-            vendors: {
+            /** @description Only with the admin token (a stranger learns nothing about which vendors this deployment holds secrets for): per vendor, whether its upstream credentials are configured; when not, `missing` names the secret (its calls answer 503 not_configured naming it too). A vendor left unconfigured on purpose does not make Keybrake unhealthy. */
+            vendors?: {
                 [key: string]: {
                     ready: boolean;
                     missing?: string;
