@@ -23,8 +23,10 @@ export class PayoutWorkflow extends WorkflowEntrypoint<Env, PayoutParams> {
     const { customerId, amountCents, runId, pollEvery = "30 seconds" } = event.payload;
     const kb = keybrake(this.env);
 
-    const vaultKey = await step.do("issue-vault-key", async () => {
-      const key = await kb.issueKey(
+    // This run's key. Steps return only its id (Workflows store step
+    // outputs); a step that calls Stripe asks for the same key again.
+    const runKey = () =>
+      kb.issueKey(
         {
           label: `payout-${runId}`,
           vendor: "stripe",
@@ -35,14 +37,13 @@ export class PayoutWorkflow extends WorkflowEntrypoint<Env, PayoutParams> {
         },
         { idempotencyKey: `${event.instanceId}:payout-key` },
       );
-      return { id: key.id, token: key.token, vendor: key.vendor };
-    });
+    const vaultKey = await step.do("issue-vault-key", async () => ({ id: (await runKey()).id }));
 
     // The same request each time: an approval is bound to it.
     const pay = async (): Promise<Attempt> => {
       try {
         const res = await kb.proxyFetch("stripe", "/v1/payment_intents", {
-          key: vaultKey,
+          key: await runKey(),
           method: "POST",
           headers: { "idempotency-key": `${event.instanceId}:payout` },
           body: { amount: amountCents, currency: "usd", customer: customerId },

@@ -66,6 +66,8 @@ test("workflow: issue, charge and revoke as steps; a retried issue step leaves o
   const status = await workflowStatus(`/billing/${started.json.id}`);
   assert.equal(status.status, "complete", JSON.stringify(status));
   assert.equal(status.output.amount, 1500);
+  // Workflows store what each step returns: the vault key's token is never among it.
+  assert.doesNotMatch(JSON.stringify(status), /kbk_[0-9a-f]{24}_/, "no step output carries the token");
   const keys = await keysLabelled("workflow-ex_4-charge-step");
   assert.equal(keys.length, 1, "the retried step got the same key back");
   assert.equal(keys[0].status, "revoked");
@@ -124,6 +126,7 @@ test("approval workflow: a payout above $100 waits for a person, then goes throu
   const done = await workflowStatus(`/payout/${started.json.id}`);
   assert.equal(done.status, "complete", JSON.stringify(done));
   assert.equal(done.output.status, "paid");
+  assert.doesNotMatch(JSON.stringify(done), /kbk_[0-9a-f]{24}_/, "no step output carries the token");
   assert.equal(done.output.payment.amount, 25_000);
   assert.equal(received(ctx.stripe, "cus_ex_pay").length, 1, "paid once");
   const [key] = await keysLabelled("payout-ex_pay");
