@@ -263,7 +263,6 @@ test("issuers: create shows the token once; the issuer issues inside its ceiling
   const asIssuer = (over) => run("issue", { as: issuer.token, policy: policy(over) });
   const own = await asIssuer({ label: "client-issuer-run", daily_usd_cap: 5 });
   assert.equal(own.error, undefined, JSON.stringify(own.error));
-  ctx.kb.issuedTokens.set(own.result.token, 1);
   const over = await asIssuer({ label: "client-issuer-big", daily_usd_cap: 21 });
   assert.equal(over.error.class, "CeilingExceededError");
   assert.equal(over.error.param, "max_daily_usd_cap");
@@ -315,7 +314,8 @@ test("over a URL from outside Workers: the same client with baseUrl and token", 
   const { Keybrake, KeyRevokedError } = await import("../clients/workers/dist/index.js");
   const kb = new Keybrake({ baseUrl: ctx.kb.url, token: ADMIN_TOKEN });
   const key = await kb.issueKey(policy({ label: "client-url" }));
-  ctx.kb.issuedTokens.set(key.token, 1);
+  // Issued over HTTP from here: no answer the scan sees may carry it.
+  ctx.kb.issuedTokens.set(key.token, 0);
   const stripeFetch = kb.vendorFetch(key);
   const res = await stripeFetch("/v1/payment_intents", { method: "POST", body: { amount: 250, currency: "usd" } });
   assert.equal(res.status, 200);

@@ -1402,50 +1402,26 @@ mod tests {
                 .filter(|n| matches!(n, Notice::DeniedBurst { .. }))
                 .count()
         };
+        // A refused $5 call (over the cap) at `now`.
+        let refuse = |now: i64, id: &str| {
+            let call = Attempt {
+                now,
+                ..attempt(id, pay(5))
+            };
+            run(&store, &rec, &call, false);
+        };
         // One refusal so far ("d"); nine more within the minute make ten.
         for i in 0..8 {
-            run(
-                &store,
-                &rec,
-                &Attempt {
-                    now: 1_000 + i,
-                    ..attempt(&format!("x{i}"), pay(5))
-                },
-                false,
-            );
+            refuse(1_000 + i, &format!("x{i}"));
         }
         assert_eq!(bursts(&store), 0);
-        run(
-            &store,
-            &rec,
-            &Attempt {
-                now: 1_100,
-                ..attempt("x8", pay(5))
-            },
-            false,
-        );
+        refuse(1_100, "x8");
         assert_eq!(bursts(&store), 1);
-        run(
-            &store,
-            &rec,
-            &Attempt {
-                now: 1_200,
-                ..attempt("x9", pay(5))
-            },
-            false,
-        );
+        refuse(1_200, "x9");
         assert_eq!(bursts(&store), 1, "told once as the burst reaches ten");
         // A minute later the window has emptied; ten more are a new burst.
         for i in 0..10 {
-            run(
-                &store,
-                &rec,
-                &Attempt {
-                    now: 200_000 + i,
-                    ..attempt(&format!("y{i}"), pay(5))
-                },
-                false,
-            );
+            refuse(200_000 + i, &format!("y{i}"));
         }
         assert_eq!(bursts(&store), 2);
     }
